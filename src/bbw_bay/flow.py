@@ -107,6 +107,20 @@ class Flow:
                    periodic=periodic, period=float(period or 0.0))
 
     @classmethod
+    def from_rivers(cls, grid: Grid, discharge: np.ndarray, *, base: Flow | None = None) -> Flow:
+        """Potential outflow of river discharges [m³/s per cell, (ny, nx)] to the open boundary.
+
+        Solves the discrete Poisson problem Σ_f G_f (φ_i − φ_f) = Q_i with G_f = h_f L_f / Δs and
+        φ = 0 outside open-boundary faces, so the transports G_f Δφ have divergence exactly Q
+        (to solver round-off). ``base`` (a divergence-free steady flow) is added if given.
+        """
+        transport_u, transport_v = river_outflow_transports(grid, discharge)
+        if base is not None:
+            transport_u = transport_u + base.transport_u[0]
+            transport_v = transport_v + base.transport_v[0]
+        return cls.from_transports(grid, transport_u, transport_v)
+
+    @classmethod
     def from_dataset(cls, grid: Grid, source, **kwargs) -> Flow:
         """Currents from a regular-grid dataset, projected to be divergence-consistent.
 
@@ -160,6 +174,56 @@ class Flow:
         """A copy with every transport multiplied by ``factor``."""
         return Flow(self.grid, self.times, self.transport_u * factor, self.transport_v * factor,
                     periodic=self.periodic, period=self.period)
+
+
+def river_outflow_transports(grid: Grid, discharge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Face transports [m³/s] of the potential flow carrying ``discharge`` to the open boundary."""
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+
+    discharge = _face_array(discharge, grid.shape, "discharge")
+    wet = grid.wet
+    index = np.full(grid.shape, -1, dtype=np.int64)
+    index[wet] = np.arange(int(wet.sum()))
+    g_u = np.where(grid.flux_u, grid.depth_u * grid.length_u / grid.spacing_u, 0.0)
+    g_v = np.where(grid.flux_v, grid.depth_v * grid.length_v / grid.spacing_v, 0.0)
+    diag = np.zeros(index.max() + 1)
+    rows, cols, vals = [], [], []
+    for cond, a, b in ((g_u[:, 1:-1], index[:, :-1], index[:, 1:]),
+                       (g_v[1:-1, :], index[:-1, :], index[1:, :])):
+        sel = cond > 0
+        ga, ia, ib = cond[sel], a[sel], b[sel]
+        rows += [ia, ib]
+        cols += [ib, ia]
+        vals += [-ga, -ga]
+        np.add.at(diag, ia, ga)
+        np.add.at(diag, ib, ga)
+    for cond, cells in ((g_u[:, 0], index[:, 0]), (g_u[:, -1], index[:, -1]),
+                        (g_v[0, :], index[0, :]), (g_v[-1, :], index[-1, :])):
+        sel = cond > 0
+        np.add.at(diag, cells[sel], cond[sel])
+    n = diag.size
+    matrix = sp.csc_matrix((np.concatenate(vals + [diag]),
+                            (np.concatenate(rows + [np.arange(n)]),
+                             np.concatenate(cols + [np.arange(n)]))), shape=(n, n))
+    rhs = discharge[wet]
+    if np.any(discharge[~wet] != 0):
+        raise FlowError("river discharge given on land cells")
+    with np.errstate(all="ignore"):
+        phi_wet = spla.spsolve(matrix, rhs) if rhs.any() else np.zeros(n)
+    if not np.all(np.isfinite(phi_wet)):
+        raise FlowError("river outflow has no path to an open boundary (singular Poisson problem)")
+    phi = np.zeros(grid.shape)
+    phi[wet] = phi_wet
+    transport_u = np.zeros((grid.ny, grid.nx + 1))
+    transport_u[:, 1:-1] = g_u[:, 1:-1] * (phi[:, :-1] - phi[:, 1:])
+    transport_u[:, 0] = -g_u[:, 0] * phi[:, 0]
+    transport_u[:, -1] = g_u[:, -1] * phi[:, -1]
+    transport_v = np.zeros((grid.ny + 1, grid.nx))
+    transport_v[1:-1, :] = g_v[1:-1, :] * (phi[:-1, :] - phi[1:, :])
+    transport_v[0, :] = -g_v[0, :] * phi[0, :]
+    transport_v[-1, :] = g_v[-1, :] * phi[-1, :]
+    return transport_u, transport_v
 
 
 def outflow_sum(transport_u: np.ndarray, transport_v: np.ndarray) -> np.ndarray:
