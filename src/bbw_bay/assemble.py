@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass, field
 
@@ -16,7 +17,6 @@ from bbw_bay.units import DAY, TONNE_PER_YEAR
 
 log = logging.getLogger(__name__)
 
-SEASONS = ("annual", "winter", "spring", "summer", "autumn")
 
 
 @dataclass
@@ -122,14 +122,16 @@ def build_flow(config: Config, grid: Grid, sources: list[PointSource], *,
     from bbw_bay import circulation
 
     season = season or f["season"]
+    params = copy.deepcopy(circulation.load_circulation_params())
+    for table in params["season"].values():
+        table["strait_transport_sv_westward"] *= float(f["strait_transport_scale"])
     if season == "seasonal":
-        return circulation.seasonal_flow(grid, river_discharge=discharge,
-                                         strait_scale=float(f["strait_transport_scale"]))
-    if season not in SEASONS:
+        return circulation.seasonal_flow(grid, params=params, river_discharge=discharge)
+    if season not in params["season"]:
         raise ConfigError(f"{config.path}: flow.season = {season!r}; expected seasonal or one of "
-                          f"{', '.join(SEASONS)}")
-    return circulation.residual_flow(grid, season=season, river_discharge=discharge,
-                                     strait_scale=float(f["strait_transport_scale"]))
+                          f"{', '.join(params['season'])}")
+    return circulation.residual_flow(grid, season=season, params=params,
+                                     river_discharge=discharge)
 
 
 def build_diffusivity(config: Config, grid: Grid):
@@ -152,6 +154,10 @@ def build(config: Config, *, season: str | None = None, steady: bool = False) ->
     if steady:
         sources = [_replace(s, monthly_load_factor=None, monthly_discharge_factor=None)
                    for s in sources]
+    elif config["flow"]["kind"] == "circulation":
+        # the seasonal circulation carries the annual-mean river discharge (loads keep their
+        # monthly pattern), so the divergence check compares against the annual discharge
+        sources = [_replace(s, monthly_discharge_factor=None) for s in sources]
     flow = build_flow(config, grid, sources, season=season)
     t = config["transport"]
     model = Model(grid, flow, tracers=tracers, sources=sources,
