@@ -61,27 +61,45 @@ def test_steady_agrees_with_long_run(tmp_path):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("[grid]\nkind = 'cartesian'\nnx = 10\nny = 5\ndx_m = 100.0\ndy_m = 100.0\n"
-         "[tracers.DIN]\ndecay_per_dya = 0.1\n", "unknown key 'decay_per_dya' in [tracers.DIN]; "
-         "did you mean 'decay_per_day'"),
+        (
+            "[grid]\nkind = 'cartesian'\nnx = 10\nny = 5\ndx_m = 100.0\ndy_m = 100.0\n"
+            "[tracers.DIN]\ndecay_per_dya = 0.1\n",
+            "unknown key 'decay_per_dya' in [tracers.DIN]; did you mean 'decay_per_day'",
+        ),
         ("[grid]\nnx = 'ten'\n", "grid.nx must be int"),
         ("[grid\nnx=1", "malformed TOML"),
-        ("[grid]\nkind = 'cartesian'\nnx = 10\nny = 5\ndx_m = 100.0\ndy_m = 100.0\n"
-         "[tracers.DIN]\n[[source]]\nname = 'a'\nx_m = 10.0\ny_m = 10.0\n"
-         "loads_g_per_s = { DIN = -5.0 }\n", "must be a number >= 0"),
-        ("[grid]\nkind = 'cartesian'\nnx = 10\nny = 5\ndx_m = 100.0\ndy_m = 100.0\n"
-         "[tracers.DIN]\n[[source]]\nname = 'far'\nx_m = 99999.0\ny_m = 10.0\n"
-         "loads_g_per_s = { DIN = 5.0 }\n", "lies outside the grid"),
-        ("[grid]\nkind = 'cartesian'\nnx = 10\nny = 5\ndx_m = 100.0\ndy_m = 100.0\n"
-         "land = [[0.0, 300.0, 0.0, 500.0]]\n[tracers.DIN]\n[[source]]\nname = 'dry'\n"
-         "x_m = 50.0\ny_m = 50.0\nloads_g_per_s = { DIN = 5.0 }\n[sources]\nsnap_to_sea = false\n",
-         "is on land; nearest wet cell is"),
-        ("[grid]\nkind = 'cartesian'\nnx = 10\nny = 5\ndx_m = 100.0\ndy_m = 100.0\n"
-         "open_boundaries = ['west', 'east']\n[flow]\nu_m_per_s = 1.0\n[transport]\ndt_s = 5000.0\n"
-         "[tracers.DIN]\n", "exceeds the stability (positivity) limit"),
-        ("[grid]\nkind = 'cartesian'\nnx = 10\nny = 5\ndx_m = 100.0\ndy_m = 100.0\n"
-         "[flow]\nkind = 'uniform'\n[tracers.DIN]\n[[source]]\nname = 'r'\nx_m = 50.0\n"
-         "y_m = 50.0\ndischarge_m3_per_s = 10.0\n", "cannot carry river discharges"),
+        (
+            "[grid]\nkind = 'cartesian'\nnx = 10\nny = 5\ndx_m = 100.0\ndy_m = 100.0\n"
+            "[tracers.DIN]\n[[source]]\nname = 'a'\nx_m = 10.0\ny_m = 10.0\n"
+            "loads_g_per_s = { DIN = -5.0 }\n",
+            "must be a number >= 0",
+        ),
+        (
+            "[grid]\nkind = 'cartesian'\nnx = 10\nny = 5\ndx_m = 100.0\ndy_m = 100.0\n"
+            "[tracers.DIN]\n[[source]]\nname = 'far'\nx_m = 99999.0\ny_m = 10.0\n"
+            "loads_g_per_s = { DIN = 5.0 }\n",
+            "lies outside the grid",
+        ),
+        (
+            "[grid]\nkind = 'cartesian'\nnx = 10\nny = 5\ndx_m = 100.0\ndy_m = 100.0\n"
+            "land = [[0.0, 300.0, 0.0, 500.0]]\n[tracers.DIN]\n[[source]]\nname = 'dry'\n"
+            "x_m = 50.0\ny_m = 50.0\nloads_g_per_s = { DIN = 5.0 }\n"
+            "[sources]\nsnap_to_sea = false\n",
+            "is on land; nearest wet cell is",
+        ),
+        (
+            "[grid]\nkind = 'cartesian'\nnx = 10\nny = 5\ndx_m = 100.0\ndy_m = 100.0\n"
+            "open_boundaries = ['west', 'east']\n[flow]\nu_m_per_s = 1.0\n"
+            "[transport]\ndt_s = 5000.0\n"
+            "[tracers.DIN]\n",
+            "exceeds the stability (positivity) limit",
+        ),
+        (
+            "[grid]\nkind = 'cartesian'\nnx = 10\nny = 5\ndx_m = 100.0\ndy_m = 100.0\n"
+            "[flow]\nkind = 'uniform'\n[tracers.DIN]\n[[source]]\nname = 'r'\nx_m = 50.0\n"
+            "y_m = 50.0\ndischarge_m3_per_s = 10.0\n",
+            "cannot carry river discharges",
+        ),
     ],
 )
 def test_bad_configs_give_one_clear_message_and_exit_code_2(tmp_path, capsys, text, expected):
@@ -105,8 +123,9 @@ def test_unwritable_output_folder_is_exit_code_2(tmp_path, capsys):
 
 
 def test_console_script_entry_point_runs():
-    result = subprocess.run([sys.executable, "-m", "bbw_bay.cli", "--help"], capture_output=True,
-                            text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "bbw_bay.cli", "--help"], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0
     assert "examples:" in result.stdout
 
@@ -117,9 +136,12 @@ def test_divergence_mismatch_names_the_source():
     grid = bb.Grid.cartesian(10, 5, dx=100.0, dy=100.0, open_boundaries=("east",))
     flow = bb.Flow.steady(grid, u=0.0)
     with pytest.raises(bb.ModelError, match="source 'river'"):
-        bb.Model(grid, flow, tracers={"DIN": bb.Tracer()},
-                 sources=[bb.PointSource("river", x=50, y=250, loads={"DIN": 1.0},
-                                         discharge=5.0)])
+        bb.Model(
+            grid,
+            flow,
+            tracers={"DIN": bb.Tracer()},
+            sources=[bb.PointSource("river", x=50, y=250, loads={"DIN": 1.0}, discharge=5.0)],
+        )
 
 
 def test_nan_in_flow_is_a_clear_error():

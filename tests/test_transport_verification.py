@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from scipy.special import k0
 
 import bbw_bay as bb
@@ -19,14 +18,18 @@ def puff_error(n, *, advection="mc"):
     """Relative L1 error of a Gaussian puff advected obliquely and diffused on an n×n grid."""
     length = 20_000.0
     dx = length / n
-    grid = bb.Grid.cartesian(n, n, dx=dx, dy=dx, depth=10.0,
-                             open_boundaries=("west", "east", "south", "north"))
+    grid = bb.Grid.cartesian(
+        n, n, dx=dx, dy=dx, depth=10.0, open_boundaries=("west", "east", "south", "north")
+    )
     u, v, kappa, sigma0, duration = 0.4, 0.3, 5.0, 1500.0, 20_000.0
     flow = bb.Flow.steady(grid, u=u, v=v)
     model = bb.Model(grid, flow, tracers={"c": bb.Tracer()}, diffusivity=kappa, advection=advection)
     x0, y0 = 6000.0, 6000.0
-    ds = model.run(duration, initial={"c": gaussian(grid, x0, y0, sigma0, 1.0)},
-                   dt=min(model.stable_dt(), 0.25 * dx / 0.5))
+    ds = model.run(
+        duration,
+        initial={"c": gaussian(grid, x0, y0, sigma0, 1.0)},
+        dt=min(model.stable_dt(), 0.25 * dx / 0.5),
+    )
     var = sigma0**2 + 2 * kappa * duration
     exact = gaussian(grid, x0 + u * duration, y0 + v * duration, np.sqrt(var), sigma0**2 / var)
     numeric = ds["c"].isel(time=-1).values
@@ -60,24 +63,32 @@ def test_steady_point_source_with_decay_matches_bessel_k0_solution():
     # c = W/(2π K h) exp(u x / 2K) K0(r √(u²/4K² + k/K)) for a continuous point source in an
     # infinite layer with uniform flow u, diffusivity K and decay k.
     n, dx, depth = 160, 100.0, 5.0
-    grid = bb.Grid.cartesian(n, n, dx=dx, dy=dx, depth=depth,
-                             open_boundaries=("west", "east", "south", "north"))
+    grid = bb.Grid.cartesian(
+        n, n, dx=dx, dy=dx, depth=depth, open_boundaries=("west", "east", "south", "north")
+    )
     u, kappa, decay_per_day, load = 0.02, 20.0, 0.2, 10.0
     flow = bb.Flow.steady(grid, u=u)
     xs, ys = 5050.0, 8050.0  # a cell centre
-    model = bb.Model(grid, flow, tracers={"c": bb.Tracer(decay_per_day=decay_per_day)},
-                     sources=[bb.PointSource("s", x=xs, y=ys, loads={"c": load})],
-                     diffusivity=kappa, advection="mc")
+    model = bb.Model(
+        grid,
+        flow,
+        tracers={"c": bb.Tracer(decay_per_day=decay_per_day)},
+        sources=[bb.PointSource("s", x=xs, y=ys, loads={"c": load})],
+        diffusivity=kappa,
+        advection="mc",
+    )
     numeric = model.steady_state()["c"].values
     k = decay_per_day / 86400
     xx, yy = np.meshgrid(grid.x_centre - xs, grid.y_centre - ys)
     r = np.hypot(xx, yy)
     mask = (r >= 5 * dx) & (r <= 30 * dx)
-    exact = load / (2 * np.pi * kappa * depth) * np.exp(u * xx / (2 * kappa)) * k0(
-        np.where(mask, r, 1.0) * np.sqrt(u**2 / (4 * kappa**2) + k / kappa))
+    exact = (
+        load
+        / (2 * np.pi * kappa * depth)
+        * np.exp(u * xx / (2 * kappa))
+        * k0(np.where(mask, r, 1.0) * np.sqrt(u**2 / (4 * kappa**2) + k / kappa))
+    )
     rel = np.abs(numeric[mask] - exact[mask]) / exact[mask]
-    print("K0 relative error: median %.4f, 90th pct %.4f, max %.4f"
-          % (np.median(rel), np.percentile(rel, 90), rel.max()))
     # The solution's length scale 1/√(u²/4K²+k/K) ≈ 1.65 km spans 16 cells, so between 5 and 30
     # cells from the source (the 5-cell exclusion keeps out the logarithmic singularity that no
     # grid resolves) a second-order scheme's error is O((Δx/L)²) ≈ 0.4 % plus the point-load
@@ -113,8 +124,8 @@ def test_solid_body_rotation_of_a_cone_conserves_mass_and_creates_no_extrema():
     mass1 = model.total_mass(final[None])[0]
     # finite-volume flux form: mass changes only by round-off (~1e-16 per step × steps)
     assert abs(mass1 - mass0) / mass0 < 1e-12
-    assert final.min() >= 0.0            # positivity under the solver's own time step
-    assert final.max() <= cone.max()      # no new maximum (convex-combination update)
+    assert final.min() >= 0.0  # positivity under the solver's own time step
+    assert final.max() <= cone.max()  # no new maximum (convex-combination update)
     # after one revolution the cone is back where it started; the limiter clips its apex
     # (a known property of TVD schemes), so compare the L1 shape error: < 25 % for a cone
     # 12 cells in radius after ~1000 steps is typical of MC (upwind loses > 60 %).
@@ -127,7 +138,7 @@ def test_random_divergence_free_flow_with_islands_conserves_mass_and_positivity(
     n = 60
     dx = 500.0
     wet = np.ones((n, n), dtype=bool)
-    wet[20:28, 15:24] = False   # islands
+    wet[20:28, 15:24] = False  # islands
     wet[40:44, 35:50] = False
     wet[5:9, 45:48] = False
     depth = 5.0 + 20.0 * rng.random((n, n))
@@ -137,8 +148,13 @@ def test_random_divergence_free_flow_with_islands_conserves_mass_and_positivity(
     flow = streamfunction_flow(grid, psi)
     assert np.abs(flow.divergence()).max() < 1e-9 * np.abs(flow.transport_u).max()
     initial = rng.random((n, n))
-    model = bb.Model(grid, flow, tracers={"a": bb.Tracer(), "b": bb.Tracer()},
-                     diffusivity=3.0, advection="superbee")
+    model = bb.Model(
+        grid,
+        flow,
+        tracers={"a": bb.Tracer(), "b": bb.Tracer()},
+        diffusivity=3.0,
+        advection="superbee",
+    )
     ds = model.run(5 * 86400.0, initial={"a": initial, "b": np.where(initial > 0.5, 1.0, 0.0)})
     for name, init in (("a", initial), ("b", np.where(initial > 0.5, 1.0, 0.0))):
         final = ds[name].isel(time=-1).values
@@ -150,18 +166,28 @@ def test_random_divergence_free_flow_with_islands_conserves_mass_and_positivity(
 
 
 def test_mass_budget_closes_with_sources_decay_boundaries_and_time_varying_flow(rng):
-    grid = bb.Grid.cartesian(50, 30, dx=800.0, dy=800.0, depth=8.0,
-                             open_boundaries=("west", "east"))
+    grid = bb.Grid.cartesian(
+        50, 30, dx=800.0, dy=800.0, depth=8.0, open_boundaries=("west", "east")
+    )
     fields_u = [np.full((30, 51), 10.0 * s) * grid.depth_u for s in (1.0, -0.5, 0.8)]
-    flow = bb.Flow.series(grid, [0.0, 86400.0, 2 * 86400.0],
-                          [f * 800.0 / 10.0 for f in fields_u],
-                          [np.zeros((31, 50))] * 3, periodic=True)
-    model = bb.Model(grid, flow,
-                     tracers={"DIN": bb.Tracer(decay_per_day=0.3, background=0.2),
-                              "COD": bb.Tracer(decay_per_day=0.0, background=1.0)},
-                     sources=[bb.PointSource("p", x=20_000, y=12_000,
-                                             loads={"DIN": 50.0, "COD": 80.0})],
-                     diffusivity=12.0, return_time_days=0.3)
+    flow = bb.Flow.series(
+        grid,
+        [0.0, 86400.0, 2 * 86400.0],
+        [f * 800.0 / 10.0 for f in fields_u],
+        [np.zeros((31, 50))] * 3,
+        periodic=True,
+    )
+    model = bb.Model(
+        grid,
+        flow,
+        tracers={
+            "DIN": bb.Tracer(decay_per_day=0.3, background=0.2),
+            "COD": bb.Tracer(decay_per_day=0.0, background=1.0),
+        },
+        sources=[bb.PointSource("p", x=20_000, y=12_000, loads={"DIN": 50.0, "COD": 80.0})],
+        diffusivity=12.0,
+        return_time_days=0.3,
+    )
     model.run(4 * 86400.0, output_interval=86400.0)
     # storage change = loads + boundary inflow − decay, up to round-off of the sums
     assert model.statistics.max_relative_imbalance < 1e-12
@@ -173,9 +199,13 @@ def test_river_of_concentration_c0_never_makes_the_sea_exceed_c0():
     discharge[10, 0] = 80.0
     flow = bb.Flow.from_rivers(grid, discharge)
     c0 = 2.0
-    model = bb.Model(grid, flow, tracers={"DIN": bb.Tracer()},
-                     sources=[bb.PointSource("r", x=250, y=5250, loads={"DIN": c0 * 80.0},
-                                             discharge=80.0)], diffusivity=5.0)
+    model = bb.Model(
+        grid,
+        flow,
+        tracers={"DIN": bb.Tracer()},
+        sources=[bb.PointSource("r", x=250, y=5250, loads={"DIN": c0 * 80.0}, discharge=80.0)],
+        diffusivity=5.0,
+    )
     ds = model.run(20 * 86400.0, output_interval=5 * 86400.0)
     assert float(ds["DIN"].max()) <= c0 * (1 + 1e-12)
     steady = model.steady_state()["DIN"]
@@ -189,11 +219,16 @@ def test_time_marching_converges_to_the_steady_solver_within_one_percent():
     discharge = np.zeros(grid.shape)
     discharge[12, 1] = 60.0
     flow = bb.Flow.from_rivers(grid, discharge)
-    model = bb.Model(grid, flow, tracers={"DIN": bb.Tracer(decay_per_day=0.5, background=0.05)},
-                     sources=[bb.PointSource("r", x=750, y=6250, loads={"DIN": 90.0},
-                                             discharge=60.0),
-                              bb.PointSource("o", x=12_000, y=3_000, loads={"DIN": 10.0})],
-                     diffusivity=8.0)
+    model = bb.Model(
+        grid,
+        flow,
+        tracers={"DIN": bb.Tracer(decay_per_day=0.5, background=0.05)},
+        sources=[
+            bb.PointSource("r", x=750, y=6250, loads={"DIN": 90.0}, discharge=60.0),
+            bb.PointSource("o", x=12_000, y=3_000, loads={"DIN": 10.0}),
+        ],
+        diffusivity=8.0,
+    )
     steady = model.steady_state()["DIN"].values
     marched = model.run(60 * 86400.0)["DIN"].isel(time=-1).values
     wet = grid.wet
@@ -209,8 +244,15 @@ def test_numba_step_matches_numpy_reference_to_round_off(rng):
 
     n = 30
     wet = rng.random((n, n + 5)) > 0.15
-    grid = bb.Grid.cartesian(n + 5, n, dx=300.0, dy=400.0, depth=3 + rng.random((n, n + 5)),
-                             wet=wet, open_boundaries=("west", "south", "north", "east"))
+    grid = bb.Grid.cartesian(
+        n + 5,
+        n,
+        dx=300.0,
+        dy=400.0,
+        depth=3 + rng.random((n, n + 5)),
+        wet=wet,
+        open_boundaries=("west", "south", "north", "east"),
+    )
     tu = rng.normal(size=(n, n + 6)) * 20
     tv = rng.normal(size=(n + 1, n + 5)) * 20
     flow = bb.Flow.from_transports(grid, tu, tv)
@@ -219,11 +261,17 @@ def test_numba_step_matches_numpy_reference_to_round_off(rng):
     for scheme in ("upwind", "minmod", "mc", "vanleer", "superbee"):
         results = []
         for engine in ("numba", "numpy"):
-            solver = Solver(grid, flow, tracers=("a", "b", "c"), decay=np.array([0, 1e-5, 3e-5]),
-                            background=lambda t: np.array([0.1, 0.2, 0.3]),
-                            layout=SourceLayout.build(grid, [], ("a", "b", "c")),
-                            diffusivity=diffusivity, advection=scheme,
-                            engine=engine)
+            solver = Solver(
+                grid,
+                flow,
+                tracers=("a", "b", "c"),
+                decay=np.array([0, 1e-5, 3e-5]),
+                background=lambda t: np.array([0.1, 0.2, 0.3]),
+                layout=SourceLayout.build(grid, [], ("a", "b", "c")),
+                diffusivity=diffusivity,
+                advection=scheme,
+                engine=engine,
+            )
             budget = bb.solver.MassBudget(("a", "b", "c"), np.zeros(3))
             out = solver.advance(c, 0.0, 30.0, budget)
             results.append((out, budget.decayed.copy(), budget.boundary_in.copy()))

@@ -18,7 +18,6 @@ from bbw_bay.units import DAY, TONNE_PER_YEAR
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class Setup:
     """Everything a CLI command needs: the model and how to run it."""
@@ -35,16 +34,24 @@ def build_grid(config: Config) -> Grid:
     """The grid described by [grid]."""
     g = config["grid"]
     if g["kind"] == "beibu":
-        return Grid.beibu(resolution=float(g["resolution_deg"]),
-                          open_boundaries=tuple(g["open_boundaries"]))
+        return Grid.beibu(
+            resolution=float(g["resolution_deg"]), open_boundaries=tuple(g["open_boundaries"])
+        )
     nx, ny, dx, dy = g["nx"], g["ny"], float(g["dx_m"]), float(g["dy_m"])
     wet = np.ones((ny, nx), dtype=bool)
     xc = (np.arange(nx) + 0.5) * dx
     yc = (np.arange(ny) + 0.5) * dy
     for x0, x1, y0, y1 in g["land"]:
         wet[np.ix_((yc >= y0) & (yc <= y1), (xc >= x0) & (xc <= x1))] = False
-    return Grid.cartesian(nx, ny, dx=dx, dy=dy, depth=float(g["depth_m"]), wet=wet,
-                          open_boundaries=tuple(g["open_boundaries"]))
+    return Grid.cartesian(
+        nx,
+        ny,
+        dx=dx,
+        dy=dy,
+        depth=float(g["depth_m"]),
+        wet=wet,
+        open_boundaries=tuple(g["open_boundaries"]),
+    )
 
 
 def build_sources(config: Config, grid: Grid, tracers: dict[str, Tracer]) -> list[PointSource]:
@@ -58,17 +65,28 @@ def build_sources(config: Config, grid: Grid, tracers: dict[str, Tracer]) -> lis
         path = None if s["file"] == "default" else config.folder / s["file"]
         for src in read_sources(path, snap=bool(s["snap_to_sea"])):
             loads = {k: v * scale for k, v in src.loads.items() if k in tracers}
-            sources.append(_replace(src, loads=loads))
+            sources.append(_snapped(_replace(src, loads=loads), grid))
     for entry in config.point_sources:
         loads = {k: float(v) for k, v in entry["loads_g_per_s"].items()}
         for k, v in entry["loads_t_per_yr"].items():
             loads[k] = loads.get(k, 0.0) + float(v) * TONNE_PER_YEAR
         x, y = (entry["lon"], entry["lat"]) if grid.geographic else (entry["x_m"], entry["y_m"])
-        sources.append(PointSource(entry["name"], x=float(x), y=float(y),
-                                   loads={k: v * scale for k, v in loads.items()},
-                                   discharge=float(entry["discharge_m3_per_s"]),
-                                   snap=bool(s["snap_to_sea"])))
+        source = PointSource(
+            entry["name"],
+            x=float(x),
+            y=float(y),
+            loads={k: v * scale for k, v in loads.items()},
+            discharge=float(entry["discharge_m3_per_s"]),
+            snap=bool(s["snap_to_sea"]),
+        )
+        sources.append(_snapped(source, grid) if source.snap else source)
     return sources
+
+
+def _snapped(src: PointSource, grid: Grid) -> PointSource:
+    """The source moved to the centre of its receiving wet cell (warns once if it was on land)."""
+    j, i = src.locate(grid)
+    return _replace(src, x=float(grid.x_centre[i]), y=float(grid.y_centre[j]))
 
 
 def _replace(src: PointSource, **changes) -> PointSource:
@@ -84,20 +102,24 @@ def build_tracers(config: Config, season: str = "annual") -> dict[str, Tracer]:
         background = t["background_mg_per_l"]
         if isinstance(background, str):
             if background != "file":
-                raise ConfigError(f"{config.path}: tracers.{name}.background_mg_per_l must be a "
-                                  f"number or \"file\", found {background!r}")
+                raise ConfigError(
+                    f"{config.path}: tracers.{name}.background_mg_per_l must be a "
+                    f'number or "file", found {background!r}'
+                )
             from bbw_bay.loads import read_background
 
             background = read_background(season=season).get(name)
             if background is None:
-                raise ConfigError(f"{config.path}: forcing/boundary.toml has no background for "
-                                  f"tracer {name!r}")
+                raise ConfigError(
+                    f"{config.path}: forcing/boundary.toml has no background for tracer {name!r}"
+                )
         tracers[name] = Tracer(decay_per_day=float(t["decay_per_day"]), background=background)
     return tracers
 
 
-def build_flow(config: Config, grid: Grid, sources: list[PointSource], *,
-               season: str | None = None) -> Flow:
+def build_flow(
+    config: Config, grid: Grid, sources: list[PointSource], *, season: str | None = None
+) -> Flow:
     """The flow described by [flow], carrying the sources' discharges."""
     f = config["flow"]
     discharge = np.zeros(grid.shape)
@@ -108,17 +130,24 @@ def build_flow(config: Config, grid: Grid, sources: list[PointSource], *,
     kind = f["kind"]
     if kind == "uniform":
         if discharge.any():
-            raise ConfigError(f"{config.path}: flow.kind = \"uniform\" cannot carry river "
-                              "discharges; use flow.kind = \"rivers\" (potential outflow plus the "
-                              "uniform current) or set discharge_m3_per_s = 0")
+            raise ConfigError(
+                f'{config.path}: flow.kind = "uniform" cannot carry river '
+                'discharges; use flow.kind = "rivers" (potential outflow plus the '
+                "uniform current) or set discharge_m3_per_s = 0"
+            )
         return Flow.steady(grid, u=float(f["u_m_per_s"]), v=float(f["v_m_per_s"]))
     if kind == "rivers":
         base = Flow.steady(grid, u=float(f["u_m_per_s"]), v=float(f["v_m_per_s"]))
         return Flow.from_rivers(grid, discharge, base=base)
     if kind == "dataset":
         path = config.folder / f["path"]
-        return Flow.from_dataset(grid, path, u_name=f["u_name"] or None,
-                                 v_name=f["v_name"] or None, river_discharge=discharge)
+        return Flow.from_dataset(
+            grid,
+            path,
+            u_name=f["u_name"] or None,
+            v_name=f["v_name"] or None,
+            river_discharge=discharge,
+        )
     from bbw_bay import circulation
 
     season = season or f["season"]
@@ -128,10 +157,11 @@ def build_flow(config: Config, grid: Grid, sources: list[PointSource], *,
     if season == "seasonal":
         return circulation.seasonal_flow(grid, params=params, river_discharge=discharge)
     if season not in params["season"]:
-        raise ConfigError(f"{config.path}: flow.season = {season!r}; expected seasonal or one of "
-                          f"{', '.join(params['season'])}")
-    return circulation.residual_flow(grid, season=season, params=params,
-                                     river_discharge=discharge)
+        raise ConfigError(
+            f"{config.path}: flow.season = {season!r}; expected seasonal or one of "
+            f"{', '.join(params['season'])}"
+        )
+    return circulation.residual_flow(grid, season=season, params=params, river_discharge=discharge)
 
 
 def build_diffusivity(config: Config, grid: Grid):
@@ -152,17 +182,24 @@ def build(config: Config, *, season: str | None = None, steady: bool = False) ->
     tracers = build_tracers(config, season=season or "annual")
     sources = build_sources(config, grid, tracers)
     if steady:
-        sources = [_replace(s, monthly_load_factor=None, monthly_discharge_factor=None)
-                   for s in sources]
+        sources = [
+            _replace(s, monthly_load_factor=None, monthly_discharge_factor=None) for s in sources
+        ]
     elif config["flow"]["kind"] == "circulation":
         # the seasonal circulation carries the annual-mean river discharge (loads keep their
         # monthly pattern), so the divergence check compares against the annual discharge
         sources = [_replace(s, monthly_discharge_factor=None) for s in sources]
     flow = build_flow(config, grid, sources, season=season)
     t = config["transport"]
-    model = Model(grid, flow, tracers=tracers, sources=sources,
-                  diffusivity=build_diffusivity(config, grid), advection=t["advection"],
-                  return_time_days=float(t["return_time_days"]))
+    model = Model(
+        grid,
+        flow,
+        tracers=tracers,
+        sources=sources,
+        diffusivity=build_diffusivity(config, grid),
+        advection=t["advection"],
+        return_time_days=float(t["return_time_days"]),
+    )
     r = config["run"]
     run_options = {
         "duration": float(r["duration_days"]) * DAY,

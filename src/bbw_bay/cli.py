@@ -44,10 +44,23 @@ def bad_input_errors() -> tuple[type[BaseException], ...]:
     from bbw_bay.solver import StabilityError
     from bbw_bay.sources import SourceError
 
-    errors = [ConfigError, FlowError, ForcingError, GridError, ModelError, OutputError,
-              StabilityError, SourceError, UsageError, FileNotFoundError]
-    for module, name in (("bbw_bay.currents", "CurrentsError"), ("bbw_bay.loads", "LoadsError"),
-                         ("bbw_bay.evaluate", "ZoneError")):
+    errors = [
+        ConfigError,
+        FlowError,
+        ForcingError,
+        GridError,
+        ModelError,
+        OutputError,
+        StabilityError,
+        SourceError,
+        UsageError,
+        FileNotFoundError,
+    ]
+    for module, name in (
+        ("bbw_bay.currents", "CurrentsError"),
+        ("bbw_bay.loads", "LoadsError"),
+        ("bbw_bay.evaluate", "ZoneError"),
+    ):
         try:
             errors.append(getattr(__import__(module, fromlist=[name]), name))
         except (ImportError, AttributeError):
@@ -64,8 +77,13 @@ def _progress_bar(quiet: bool):
         try:
             from tqdm import tqdm
 
-            bar = tqdm(total=100, unit="%", desc="simulating", leave=False,
-                       bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f}% [{elapsed}<{remaining}]")
+            bar = tqdm(
+                total=100,
+                unit="%",
+                desc="simulating",
+                leave=False,
+                bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f}% [{elapsed}<{remaining}]",
+            )
 
             def update(done: float, total: float) -> None:
                 bar.n = 100.0 * done / total
@@ -119,14 +137,18 @@ def _checksums(config) -> dict:
 
 def _summary(model, path: Path | None, wall: float) -> str:
     stats = model.statistics
-    lines = [f"wrote {path}" if path else "done",
-             f"  steps {stats.steps}, dt {stats.dt_min:.4g}–{stats.dt_max:.4g} s, "
-             f"wall time {wall:.2f} s",
-             "  mass budget [t]:   loads in   boundary in   decayed   storage change   imbalance"]
+    lines = [
+        f"wrote {path}" if path else "done",
+        f"  steps {stats.steps}, dt {stats.dt_min:.4g}–{stats.dt_max:.4g} s, "
+        f"wall time {wall:.2f} s",
+        "  mass budget [t]:   loads in   boundary in   decayed   storage change   imbalance",
+    ]
     for name, b in stats.budget.items():
         change = b["final_g"] - b["initial_g"]
-        lines.append(f"    {name:<8} {b['loads_in_g'] / 1e6:12.4g} {b['boundary_in_g'] / 1e6:13.4g} "
-                     f"{b['decayed_g'] / 1e6:9.4g} {change / 1e6:16.4g} {b['imbalance_g'] / 1e6:11.2e}")
+        lines.append(
+            f"    {name:<8} {b['loads_in_g'] / 1e6:12.4g} {b['boundary_in_g'] / 1e6:13.4g} "
+            f"{b['decayed_g'] / 1e6:9.4g} {change / 1e6:16.4g} {b['imbalance_g'] / 1e6:11.2e}"
+        )
     lines.append(f"  largest relative imbalance {stats.max_relative_imbalance:.2e}")
     return "\n".join(lines)
 
@@ -150,8 +172,10 @@ def _load_checkpoint(target: Path, digest: str) -> dict:
     from bbw_bay.config import ConfigError
 
     if not target.is_file():
-        raise ConfigError(f"--resume: no checkpoint {target} (run without --resume first, "
-                          "with run.checkpoint_interval_days > 0)")
+        raise ConfigError(
+            f"--resume: no checkpoint {target} (run without --resume first, "
+            "with run.checkpoint_interval_days > 0)"
+        )
     with np.load(target) as data:
         state = {k: data[k] for k in data.files}
     if str(state.pop("config_digest")) != digest:
@@ -174,17 +198,26 @@ def cmd_check(args) -> int:
     print(f"config     {config.path}")
     print(f"grid       {setup.grid.describe()}")
     flow = setup.flow
-    print(f"flow       {config['flow']['kind']}, {flow.times.size} field(s), max |transport| "
-          f"{max(np.abs(flow.transport_u).max(), np.abs(flow.transport_v).max()):.4g} m³/s")
-    print(f"tracers    {', '.join(f'{n} (k={t.decay_per_day:g}/d)' for n, t in model.tracers.items())}")
+    print(
+        f"flow       {config['flow']['kind']}, {flow.times.size} field(s), max |transport| "
+        f"{max(np.abs(flow.transport_u).max(), np.abs(flow.transport_v).max()):.4g} m³/s"
+    )
+    print(
+        "tracers    "
+        + ", ".join(f"{n} (k={t.decay_per_day:g}/d)" for n, t in model.tracers.items())
+    )
     print(f"sources    {len(model.sources)}")
     for src, cell in zip(model.sources, model.layout.cells, strict=True):
         loads = ", ".join(f"{k}={v:.4g}" for k, v in src.loads.items())
-        print(f"  - {src.name:<24} cell (j={cell[0]}, i={cell[1]}) Q={src.discharge:g} m³/s "
-              f"loads [g/s]: {loads}")
-    print(f"advection  {model.advection}; time step {dt:.4g} s "
-          f"({'given' if setup.run_options['dt'] else '0.9 × positivity bound'}); "
-          f"positivity number dt·rate = {dt * rate.max():.3f} (must be ≤ 1)")
+        print(
+            f"  - {src.name:<24} cell (j={cell[0]}, i={cell[1]}) Q={src.discharge:g} m³/s "
+            f"loads [g/s]: {loads}"
+        )
+    print(
+        f"advection  {model.advection}; time step {dt:.4g} s "
+        f"({'given' if setup.run_options['dt'] else '0.9 × positivity bound'}); "
+        f"positivity number dt·rate = {dt * rate.max():.3f} (must be ≤ 1)"
+    )
     courant = _courant(setup.grid, flow, dt)
     print(f"Courant    max outflow Courant number {courant:.3f}")
     print("resolved settings:")
@@ -222,8 +255,10 @@ def cmd_run(args) -> int:
     if args.resume:
         options["resume_state"] = _load_checkpoint(ckpt, digest)
         if not args.quiet:
-            print(f"resuming from {ckpt} at day {float(options['resume_state']['time']) / 86400:.3f}",
-                  file=sys.stderr)
+            print(
+                f"resuming from {ckpt} at day {float(options['resume_state']['time']) / 86400:.3f}",
+                file=sys.stderr,
+            )
     update, close = _progress_bar(args.quiet)
     t0 = time.perf_counter()
     try:
@@ -231,8 +266,13 @@ def cmd_run(args) -> int:
     finally:
         close()
     wall = time.perf_counter() - t0
-    add_provenance(ds, config_text=config.text, settings=model.settings(),
-                   budget=model.statistics.budget, inputs=_checksums(config))
+    add_provenance(
+        ds,
+        config_text=config.text,
+        settings=model.settings(),
+        budget=model.statistics.budget,
+        inputs=_checksums(config),
+    )
     write_netcdf(ds, out, overwrite=True)
     if ckpt.exists():
         ckpt.unlink()
@@ -266,19 +306,28 @@ def cmd_steady(args) -> int:
     t0 = time.perf_counter()
     ds = setup.model.steady_state()
     wall = time.perf_counter() - t0
-    add_provenance(ds, config_text=config.text, settings=setup.model.settings(),
-                   budget=json.loads(ds.attrs["mass_budget"]), inputs=_checksums(config))
+    add_provenance(
+        ds,
+        config_text=config.text,
+        settings=setup.model.settings(),
+        budget=json.loads(ds.attrs["mass_budget"]),
+        inputs=_checksums(config),
+    )
     write_netcdf(ds, out, overwrite=True)
     if not args.quiet:
-        print(f"wrote {out} (steady state, {ds.attrs['steady_iterations']} defect-correction "
-              f"iterations, {wall:.2f} s)")
+        print(
+            f"wrote {out} (steady state, {ds.attrs['steady_iterations']} defect-correction "
+            f"iterations, {wall:.2f} s)"
+        )
         budget = json.loads(ds.attrs["mass_budget"])
         print("  mass budget [t/yr]: loads in   boundary in   decayed   relative imbalance")
         for name, b in budget.items():
             f = 86400 * 365.25 / 1e6
-            print(f"    {name:<8} {b['loads_in_g_per_s'] * f:10.4g} "
-                  f"{b['boundary_in_g_per_s'] * f:13.4g} {b['decayed_g_per_s'] * f:9.4g} "
-                  f"{b['relative_imbalance']:12.2e}")
+            print(
+                f"    {name:<8} {b['loads_in_g_per_s'] * f:10.4g} "
+                f"{b['boundary_in_g_per_s'] * f:13.4g} {b['decayed_g_per_s'] * f:9.4g} "
+                f"{b['relative_imbalance']:12.2e}"
+            )
         _print_evaluation(ds, args)
     return 0
 
@@ -286,41 +335,65 @@ def cmd_steady(args) -> int:
 # ---------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="bbw-bay", formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="bbw-bay",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="bbw_bay: fast, verifiable pollutant-load simulator for the Beibu Gulf. "
-                    "Concentrations in mg/L, loads in t/yr or g/s, configs in TOML.",
-        epilog=EXAMPLES)
+        "Concentrations in mg/L, loads in t/yr or g/s, configs in TOML.",
+        epilog=EXAMPLES,
+    )
     parser.add_argument("--version", action="version", version=f"bbw_bay {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(p, *, output=True):
         p.add_argument("config", help="TOML config file (see configs/)")
-        p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                       help="override a config value, e.g. --set run.duration_days=10")
-        p.add_argument("--season", default=None,
-                       help="circulation season: annual, winter, spring, summer, autumn")
+        p.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="SECTION.KEY=VALUE",
+            help="override a config value, e.g. --set run.duration_days=10",
+        )
+        p.add_argument(
+            "--season",
+            default=None,
+            help="circulation season: annual, winter, spring, summer, autumn",
+        )
         verbosity = p.add_mutually_exclusive_group()
-        verbosity.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+        verbosity.add_argument(
+            "-q", "--quiet", action="store_true", help="print nothing but errors"
+        )
         verbosity.add_argument("-v", "--verbose", action="store_true", help="log details")
         if output:
             p.add_argument("-o", "--output", help="output netCDF (default: CONFIG_NAME.nc)")
             p.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
-    p = sub.add_parser("run", help="march the model in time and write a netCDF",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="example:\n  bbw-bay run configs/channel.toml -o channel.nc")
+    p = sub.add_parser(
+        "run",
+        help="march the model in time and write a netCDF",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  bbw-bay run configs/channel.toml -o channel.nc",
+    )
     common(p)
-    p.add_argument("--resume", action="store_true",
-                   help="continue from OUTPUT.checkpoint.npz (run.checkpoint_interval_days > 0)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from OUTPUT.checkpoint.npz (run.checkpoint_interval_days > 0)",
+    )
     p.set_defaults(func=cmd_run)
-    p = sub.add_parser("steady", help="solve the steady state (sparse direct solver)",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="example:\n  bbw-bay steady configs/beibu_gulf.toml --season winter")
+    p = sub.add_parser(
+        "steady",
+        help="solve the steady state (sparse direct solver)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  bbw-bay steady configs/beibu_gulf.toml --season winter",
+    )
     common(p)
     p.set_defaults(func=cmd_steady)
-    p = sub.add_parser("check", help="validate a config; print settings, time step and Courant",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="example:\n  bbw-bay check configs/channel.toml")
+    p = sub.add_parser(
+        "check",
+        help="validate a config; print settings, time step and Courant",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  bbw-bay check configs/channel.toml",
+    )
     common(p, output=False)
     p.set_defaults(func=cmd_check)
     return parser
@@ -330,8 +403,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``bbw-bay``; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = logging.DEBUG if getattr(args, "verbose", False) else (
-        logging.ERROR if getattr(args, "quiet", False) else logging.WARNING)
+    level = (
+        logging.DEBUG
+        if getattr(args, "verbose", False)
+        else (logging.ERROR if getattr(args, "quiet", False) else logging.WARNING)
+    )
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
     try:
         return int(args.func(args) or 0)

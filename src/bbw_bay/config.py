@@ -47,43 +47,57 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "resolution_deg": Key(NUM, 1.0 / 30.0, "grid spacing [degrees] (beibu)", minimum=1e-4),
     },
     "flow": {
-        "kind": Key((str,), "uniform", "flow type",
-                    choices=("uniform", "rivers", "circulation", "dataset")),
+        "kind": Key(
+            (str,), "uniform", "flow type", choices=("uniform", "rivers", "circulation", "dataset")
+        ),
         "u_m_per_s": Key(NUM, 0.0, "uniform eastward velocity [m/s] (uniform; base of rivers)"),
         "v_m_per_s": Key(NUM, 0.0, "uniform northward velocity [m/s] (uniform; base of rivers)"),
-        "season": Key((str,), "seasonal", "circulation season: seasonal (time-varying), annual, "
-                      "winter, spring, summer or autumn"),
+        "season": Key(
+            (str,),
+            "seasonal",
+            "circulation season: seasonal (time-varying), annual, winter, spring, summer or autumn",
+        ),
         "path": Key((str,), REQUIRED, "currents file, relative to the config (dataset)"),
         "u_name": Key((str,), "", "eastward current variable (dataset; default u or uo)"),
         "v_name": Key((str,), "", "northward current variable (dataset; default v or vo)"),
         "strait_transport_scale": Key(NUM, 1.0, "multiplier on the Qiongzhou Strait transport"),
     },
     "transport": {
-        "advection": Key((str,), "mc", "advection scheme",
-                         choices=("mc", "upwind", "minmod", "vanleer", "superbee")),
-        "diffusivity_m2_per_s": Key(NUM + (str,), 10.0,
-                                    "horizontal diffusivity [m²/s], or \"tidal\" (beibu)"),
+        "advection": Key(
+            (str,),
+            "mc",
+            "advection scheme",
+            choices=("mc", "upwind", "minmod", "vanleer", "superbee"),
+        ),
+        "diffusivity_m2_per_s": Key(
+            NUM + (str,), 10.0, 'horizontal diffusivity [m²/s], or "tidal" (beibu)'
+        ),
         "tidal_dispersion_scale": Key(NUM, 1.0, "multiplier on the tidal dispersion field"),
         "return_time_days": Key(NUM, 0.0, "Thatcher–Harleman return time [days]", minimum=0),
-        "dt_s": Key(NUM, 0.0, "time step [s]; 0 = automatic (0.9 × stability bound)",
-                    minimum=0),
+        "dt_s": Key(NUM, 0.0, "time step [s]; 0 = automatic (0.9 × stability bound)", minimum=0),
     },
     "run": {
         "duration_days": Key(NUM, 30.0, "length of the run [days]", minimum=1e-12),
         "output_interval_days": Key(NUM, 1.0, "output spacing [days]", minimum=1e-12),
         "start_day_of_year": Key(NUM, 0.0, "start, days after 1 January", minimum=0),
-        "checkpoint_interval_days": Key(NUM, 0.0, "checkpoint spacing [days]; 0 = off",
-                                        minimum=0),
+        "checkpoint_interval_days": Key(NUM, 0.0, "checkpoint spacing [days]; 0 = off", minimum=0),
     },
     "tracers.*": {
         "decay_per_day": Key(NUM, 0.0, "first-order decay rate [1/day]", minimum=0),
-        "background_mg_per_l": Key(NUM + (str,), 0.0,
-                                   "open-boundary background [mg/L], or \"file\" to take it "
-                                   "from forcing/boundary.toml by season", ),
+        "background_mg_per_l": Key(
+            NUM + (str,),
+            0.0,
+            'open-boundary background [mg/L], or "file" to take it '
+            "from forcing/boundary.toml by season",
+        ),
     },
     "sources": {
-        "file": Key((str,), "", "source table (TOML, as forcing/sources.toml); \"default\" = the "
-                    "shipped Beibu Gulf sources"),
+        "file": Key(
+            (str,),
+            "",
+            'source table (TOML, as forcing/sources.toml); "default" = the '
+            "shipped Beibu Gulf sources",
+        ),
         "snap_to_sea": Key((bool,), True, "move sources on land to the nearest wet cell (warns)"),
         "load_scale": Key(NUM, 1.0, "multiplier on every load", minimum=0),
     },
@@ -150,8 +164,11 @@ def parse_config(raw: dict, *, path: Path | None = None, text: str = "") -> Conf
         if key not in known_sections and key not in top_keys:
             _unknown(where, "", key, sorted(known_sections | top_keys))
     sections = {"": _section(where, "", {k: raw[k] for k in top_keys if k in raw}, SCHEMA[""])}
-    kind = raw.get("grid", {}).get("kind", "cartesian") if isinstance(raw.get("grid"), dict) \
+    kind = (
+        raw.get("grid", {}).get("kind", "cartesian")
+        if isinstance(raw.get("grid"), dict)
         else "cartesian"
+    )
     for name in ("grid", "flow", "transport", "run", "sources"):
         table = raw.get(name, {})
         if not isinstance(table, dict):
@@ -160,8 +177,10 @@ def parse_config(raw: dict, *, path: Path | None = None, text: str = "") -> Conf
         sections[name] = _section(where, name, table, SCHEMA[name], required_ok)
     tracers_raw = raw.get("tracers", {})
     if not isinstance(tracers_raw, dict) or not tracers_raw:
-        raise ConfigError(f"{where}: [tracers] must define at least one tracer, e.g. "
-                          "[tracers.DIN] decay_per_day = 0.0")
+        raise ConfigError(
+            f"{where}: [tracers] must define at least one tracer, e.g. "
+            "[tracers.DIN] decay_per_day = 0.0"
+        )
     tracers = {}
     for name, table in tracers_raw.items():
         if not isinstance(table, dict):
@@ -176,9 +195,13 @@ def parse_config(raw: dict, *, path: Path | None = None, text: str = "") -> Conf
         _check_source(where, k, entry, kind, tracers)
         sources.append(entry)
     _check_cross(where, sections, kind)
-    return Config(path, MappingProxyType(sections),
-                  MappingProxyType({k: v for k, v in tracers.items()}),
-                  tuple(sources), text)
+    return Config(
+        path,
+        MappingProxyType(sections),
+        MappingProxyType({k: v for k, v in tracers.items()}),
+        tuple(sources),
+        text,
+    )
 
 
 def _relevant_required(section: str, grid_kind: str, table: dict) -> bool:
@@ -189,8 +212,9 @@ def _relevant_required(section: str, grid_kind: str, table: dict) -> bool:
     return True
 
 
-def _section(where: str, name: str, table: dict, schema: dict[str, Key],
-             required: bool = True) -> MappingProxyType:
+def _section(
+    where: str, name: str, table: dict, schema: dict[str, Key], required: bool = True
+) -> MappingProxyType:
     label = f"[{name}]" if name else "top level"
     out = {}
     for key, value in table.items():
@@ -202,8 +226,9 @@ def _section(where: str, name: str, table: dict, schema: dict[str, Key],
             continue
         if spec.default is REQUIRED:
             if required:
-                raise ConfigError(f"{where}: {label} is missing required key {key!r} "
-                                  f"({spec.description})")
+                raise ConfigError(
+                    f"{where}: {label} is missing required key {key!r} ({spec.description})"
+                )
             continue
         out[key] = copy.deepcopy(spec.default)
     return MappingProxyType(out)
@@ -218,8 +243,10 @@ def _check_value(where: str, section: str, key: str, value: Any, spec: Key) -> A
         ok = isinstance(value, ok_types)
     if not ok:
         expected = " or ".join(t.__name__ for t in ok_types).replace("int or float", "number")
-        raise ConfigError(f"{where}: {full} must be {expected} ({spec.description}), "
-                          f"found {value!r} ({type(value).__name__})")
+        raise ConfigError(
+            f"{where}: {full} must be {expected} ({spec.description}), "
+            f"found {value!r} ({type(value).__name__})"
+        )
     if spec.choices and value not in spec.choices:
         close = difflib.get_close_matches(str(value), spec.choices, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -227,8 +254,9 @@ def _check_value(where: str, section: str, key: str, value: Any, spec: Key) -> A
     if spec.minimum is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
         if not value >= spec.minimum or value != value:
             bound = "> 0" if spec.minimum > 0 else f">= {spec.minimum:g}"
-            raise ConfigError(f"{where}: {full} must be {bound} ({spec.description}), "
-                              f"found {value!r}")
+            raise ConfigError(
+                f"{where}: {full} must be {bound} ({spec.description}), found {value!r}"
+            )
     return value
 
 
@@ -236,8 +264,9 @@ def _unknown(where: str, section: str, key: str, valid: list[str]) -> None:
     label = f"[{section}]" if section else "the top level"
     close = difflib.get_close_matches(key, valid, n=2)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    raise ConfigError(f"{where}: unknown key {key!r} in {label}{hint} "
-                      f"(valid keys: {', '.join(valid)})")
+    raise ConfigError(
+        f"{where}: unknown key {key!r} in {label}{hint} (valid keys: {', '.join(valid)})"
+    )
 
 
 def _check_source(where: str, k: int, entry, grid_kind: str, tracers: dict) -> None:
@@ -250,34 +279,48 @@ def _check_source(where: str, k: int, entry, grid_kind: str, tracers: dict) -> N
     for unit_key in ("loads_g_per_s", "loads_t_per_yr"):
         for tracer, load in entry[unit_key].items():
             if tracer not in tracers:
-                raise ConfigError(f"{where}: {label}.{unit_key} names tracer {tracer!r}, which is "
-                                  f"not defined under [tracers] ({', '.join(tracers)})")
+                raise ConfigError(
+                    f"{where}: {label}.{unit_key} names tracer {tracer!r}, which is "
+                    f"not defined under [tracers] ({', '.join(tracers)})"
+                )
             if isinstance(load, bool) or not isinstance(load, (int, float)) or not load >= 0:
-                raise ConfigError(f"{where}: {label}.{unit_key}.{tracer} must be a number >= 0, "
-                                  f"found {load!r}")
+                raise ConfigError(
+                    f"{where}: {label}.{unit_key}.{tracer} must be a number >= 0, found {load!r}"
+                )
 
 
 def _check_cross(where: str, sections: dict, grid_kind: str) -> None:
     for edge in sections["grid"]["open_boundaries"]:
         if edge not in ("west", "east", "south", "north"):
-            raise ConfigError(f"{where}: grid.open_boundaries has {edge!r}; expected a list of "
-                              "west, east, south, north")
+            raise ConfigError(
+                f"{where}: grid.open_boundaries has {edge!r}; expected a list of "
+                "west, east, south, north"
+            )
     diffusivity = sections["transport"]["diffusivity_m2_per_s"]
     if isinstance(diffusivity, str) and diffusivity != "tidal":
-        raise ConfigError(f"{where}: transport.diffusivity_m2_per_s must be a number >= 0 or "
-                          f"\"tidal\", found {diffusivity!r}")
+        raise ConfigError(
+            f"{where}: transport.diffusivity_m2_per_s must be a number >= 0 or "
+            f'"tidal", found {diffusivity!r}'
+        )
     if not isinstance(diffusivity, str) and diffusivity < 0:
-        raise ConfigError(f"{where}: transport.diffusivity_m2_per_s must be >= 0, "
-                          f"found {diffusivity!r}")
-    if grid_kind == "cartesian" and (diffusivity == "tidal"
-                                     or sections["flow"]["kind"] == "circulation"):
-        raise ConfigError(f"{where}: tidal diffusivity and the built-in circulation need "
-                          "grid.kind = \"beibu\"")
+        raise ConfigError(
+            f"{where}: transport.diffusivity_m2_per_s must be >= 0, found {diffusivity!r}"
+        )
+    if grid_kind == "cartesian" and (
+        diffusivity == "tidal" or sections["flow"]["kind"] == "circulation"
+    ):
+        raise ConfigError(
+            f'{where}: tidal diffusivity and the built-in circulation need grid.kind = "beibu"'
+        )
     for k, rect in enumerate(sections["grid"]["land"]):
-        if (not isinstance(rect, list) or len(rect) != 4
-                or not all(isinstance(v, (int, float)) for v in rect)):
-            raise ConfigError(f"{where}: grid.land[{k}] must be [x0_m, x1_m, y0_m, y1_m], "
-                              f"found {rect!r}")
+        if (
+            not isinstance(rect, list)
+            or len(rect) != 4
+            or not all(isinstance(v, (int, float)) for v in rect)
+        ):
+            raise ConfigError(
+                f"{where}: grid.land[{k}] must be [x0_m, x1_m, y0_m, y1_m], found {rect!r}"
+            )
 
 
 def _apply_override(raw: dict, item: str, path: Path) -> None:
@@ -304,6 +347,7 @@ def describe_schema() -> str:
         for key, spec in keys.items():
             default = "required" if spec.default is REQUIRED else repr(spec.default)
             choices = f" ({', '.join(spec.choices)})" if spec.choices else ""
-            lines.append(f"| {section or '(top)'} | `{key}` | {default} | "
-                         f"{spec.description}{choices} |")
+            lines.append(
+                f"| {section or '(top)'} | `{key}` | {default} | {spec.description}{choices} |"
+            )
     return "\n".join(lines)

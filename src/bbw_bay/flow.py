@@ -103,8 +103,14 @@ class Flow:
                 raise FlowError(f"period {period} s must exceed the span of the flow times")
         for arr in (tu, tv, times_arr):
             arr.setflags(write=False)
-        return cls(grid, times_arr, np.ascontiguousarray(tu), np.ascontiguousarray(tv),
-                   periodic=periodic, period=float(period or 0.0))
+        return cls(
+            grid,
+            times_arr,
+            np.ascontiguousarray(tu),
+            np.ascontiguousarray(tv),
+            periodic=periodic,
+            period=float(period or 0.0),
+        )
 
     @classmethod
     def from_rivers(cls, grid: Grid, discharge: np.ndarray, *, base: Flow | None = None) -> Flow:
@@ -172,8 +178,14 @@ class Flow:
 
     def with_transports_scaled(self, factor: float) -> Flow:
         """A copy with every transport multiplied by ``factor``."""
-        return Flow(self.grid, self.times, self.transport_u * factor, self.transport_v * factor,
-                    periodic=self.periodic, period=self.period)
+        return Flow(
+            self.grid,
+            self.times,
+            self.transport_u * factor,
+            self.transport_v * factor,
+            periodic=self.periodic,
+            period=self.period,
+        )
 
 
 def river_outflow_transports(grid: Grid, discharge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -189,8 +201,10 @@ def river_outflow_transports(grid: Grid, discharge: np.ndarray) -> tuple[np.ndar
     g_v = np.where(grid.flux_v, grid.depth_v * grid.length_v / grid.spacing_v, 0.0)
     diag = np.zeros(index.max() + 1)
     rows, cols, vals = [], [], []
-    for cond, a, b in ((g_u[:, 1:-1], index[:, :-1], index[:, 1:]),
-                       (g_v[1:-1, :], index[:-1, :], index[1:, :])):
+    for cond, a, b in (
+        (g_u[:, 1:-1], index[:, :-1], index[:, 1:]),
+        (g_v[1:-1, :], index[:-1, :], index[1:, :]),
+    ):
         sel = cond > 0
         ga, ia, ib = cond[sel], a[sel], b[sel]
         rows += [ia, ib]
@@ -198,14 +212,22 @@ def river_outflow_transports(grid: Grid, discharge: np.ndarray) -> tuple[np.ndar
         vals += [-ga, -ga]
         np.add.at(diag, ia, ga)
         np.add.at(diag, ib, ga)
-    for cond, cells in ((g_u[:, 0], index[:, 0]), (g_u[:, -1], index[:, -1]),
-                        (g_v[0, :], index[0, :]), (g_v[-1, :], index[-1, :])):
+    for cond, cells in (
+        (g_u[:, 0], index[:, 0]),
+        (g_u[:, -1], index[:, -1]),
+        (g_v[0, :], index[0, :]),
+        (g_v[-1, :], index[-1, :]),
+    ):
         sel = cond > 0
         np.add.at(diag, cells[sel], cond[sel])
     n = diag.size
-    matrix = sp.csc_matrix((np.concatenate(vals + [diag]),
-                            (np.concatenate(rows + [np.arange(n)]),
-                             np.concatenate(cols + [np.arange(n)]))), shape=(n, n))
+    matrix = sp.csc_matrix(
+        (
+            np.concatenate(vals + [diag]),
+            (np.concatenate(rows + [np.arange(n)]), np.concatenate(cols + [np.arange(n)])),
+        ),
+        shape=(n, n),
+    )
     rhs = discharge[wet]
     if np.any(discharge[~wet] != 0):
         raise FlowError("river discharge given on land cells")
@@ -228,8 +250,12 @@ def river_outflow_transports(grid: Grid, discharge: np.ndarray) -> tuple[np.ndar
 
 def outflow_sum(transport_u: np.ndarray, transport_v: np.ndarray) -> np.ndarray:
     """(ny, nx) sum of the transports leaving each cell [m³/s]."""
-    return (np.maximum(transport_u[:, 1:], 0.0) + np.maximum(-transport_u[:, :-1], 0.0)
-            + np.maximum(transport_v[1:, :], 0.0) + np.maximum(-transport_v[:-1, :], 0.0))
+    return (
+        np.maximum(transport_u[:, 1:], 0.0)
+        + np.maximum(-transport_u[:, :-1], 0.0)
+        + np.maximum(transport_v[1:, :], 0.0)
+        + np.maximum(-transport_v[:-1, :], 0.0)
+    )
 
 
 def _face_array(value, shape: tuple[int, ...], name: str) -> np.ndarray:

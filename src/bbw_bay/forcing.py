@@ -15,7 +15,7 @@ class ForcingError(FileNotFoundError):
 
 
 def forcing_dir() -> Path:
-    """The folder with the shipped forcing files: ``$BBW_BAY_FORCING`` or the repo's ``forcing/``."""
+    """Folder of the shipped forcing files: ``$BBW_BAY_FORCING`` or the repo's ``forcing/``."""
     override = os.environ.get(FORCING_ENV)
     if override:
         return Path(override)
@@ -28,7 +28,8 @@ def forcing_path(name: str) -> Path:
     if not path.is_file():
         raise ForcingError(
             f"forcing file {name!r} not found in {path.parent} (set ${FORCING_ENV} to the folder "
-            "holding bbw_bay's forcing files, or install from a source checkout with `pip install -e .`)"
+            "holding bbw_bay's forcing files, or install from a source checkout with "
+            "`pip install -e .`)"
         )
     return path
 

@@ -75,7 +75,9 @@ class Grid:
     ) -> Grid:
         """A rectangular grid in metres; cell (0, 0)'s lower-left corner is at x = y = 0."""
         if nx < 1 or ny < 1 or dx <= 0 or dy <= 0:
-            raise GridError(f"need nx, ny >= 1 and dx, dy > 0; got nx={nx}, ny={ny}, dx={dx}, dy={dy}")
+            raise GridError(
+                f"need nx, ny >= 1 and dx, dy > 0; got nx={nx}, ny={ny}, dx={dx}, dy={dy}"
+            )
         x_edge = np.arange(nx + 1, dtype=float) * dx
         y_edge = np.arange(ny + 1, dtype=float) * dy
         area = np.full((ny, nx), dx * dy)
@@ -84,8 +86,17 @@ class Grid:
         spacing_u = np.full((ny, nx + 1), float(dx))
         spacing_v = np.full((ny + 1, nx), float(dy))
         return cls._assemble(
-            x_edge, y_edge, False, depth, wet, open_boundaries,
-            area, length_u, length_v, spacing_u, spacing_v,
+            x_edge,
+            y_edge,
+            False,
+            depth,
+            wet,
+            open_boundaries,
+            area,
+            length_u,
+            length_v,
+            spacing_u,
+            spacing_v,
         )
 
     @classmethod
@@ -110,7 +121,7 @@ class Grid:
             raise GridError("lon_edge and lat_edge must increase strictly")
         if lat_edge.min() < -90 or lat_edge.max() > 90:
             raise GridError("latitudes must lie in [-90, 90]")
-        nx, ny = lon_edge.size - 1, lat_edge.size - 1
+        nx = lon_edge.size - 1
         r = EARTH_RADIUS
         lam = np.deg2rad(lon_edge)
         phi = np.deg2rad(lat_edge)
@@ -128,8 +139,17 @@ class Grid:
         phi_ext = np.concatenate([[2 * phi[0] - phi_c[0]], phi_c, [2 * phi[-1] - phi_c[-1]]])
         spacing_v = np.repeat((r * np.diff(phi_ext))[:, None], nx, axis=1)
         return cls._assemble(
-            lon_edge, lat_edge, True, depth, wet, open_boundaries,
-            area, length_u, length_v, spacing_u, spacing_v,
+            lon_edge,
+            lat_edge,
+            True,
+            depth,
+            wet,
+            open_boundaries,
+            area,
+            length_u,
+            length_v,
+            spacing_u,
+            spacing_v,
         )
 
     @classmethod
@@ -148,8 +168,18 @@ class Grid:
 
     @classmethod
     def _assemble(
-        cls, x_edge, y_edge, geographic, depth, wet, open_boundaries,
-        area, length_u, length_v, spacing_u, spacing_v,
+        cls,
+        x_edge,
+        y_edge,
+        geographic,
+        depth,
+        wet,
+        open_boundaries,
+        area,
+        length_u,
+        length_v,
+        spacing_u,
+        spacing_v,
     ) -> Grid:
         nx, ny = x_edge.size - 1, y_edge.size - 1
         depth_arr = np.broadcast_to(np.asarray(depth, dtype=float), (ny, nx)).copy()
@@ -158,7 +188,9 @@ class Grid:
         else:
             wet_arr = np.asarray(wet, dtype=bool)
             if wet_arr.shape != (ny, nx):
-                raise GridError(f"wet mask has shape {wet_arr.shape}, expected (ny, nx) = {(ny, nx)}")
+                raise GridError(
+                    f"wet mask has shape {wet_arr.shape}, expected (ny, nx) = {(ny, nx)}"
+                )
         if not np.all(np.isfinite(depth_arr[wet_arr])):
             bad = np.argwhere(~np.isfinite(depth_arr) & wet_arr)[0]
             raise GridError(f"depth is NaN or infinite at wet cell (j, i) = {tuple(bad)}")
@@ -200,15 +232,29 @@ class Grid:
         x_centre = 0.5 * (x_edge[:-1] + x_edge[1:])
         y_centre = 0.5 * (y_edge[:-1] + y_edge[1:])
         arrays = dict(
-            x_centre=x_centre, y_centre=y_centre, x_edge=x_edge, y_edge=y_edge,
-            depth=depth_arr, wet=wet_arr, area=area, length_u=length_u, length_v=length_v,
-            spacing_u=spacing_u, spacing_v=spacing_v, depth_u=depth_u, depth_v=depth_v,
-            open_u=open_u, open_v=open_v,
+            x_centre=x_centre,
+            y_centre=y_centre,
+            x_edge=x_edge,
+            y_edge=y_edge,
+            depth=depth_arr,
+            wet=wet_arr,
+            area=area,
+            length_u=length_u,
+            length_v=length_v,
+            spacing_u=spacing_u,
+            spacing_v=spacing_v,
+            depth_u=depth_u,
+            depth_v=depth_v,
+            open_u=open_u,
+            open_v=open_v,
         )
         for value in arrays.values():
             value.setflags(write=False)
-        return cls(geographic=geographic, open_boundaries=opened,
-                   **{k: np.ascontiguousarray(v) for k, v in arrays.items()})
+        return cls(
+            geographic=geographic,
+            open_boundaries=opened,
+            **{k: np.ascontiguousarray(v) for k, v in arrays.items()},
+        )
 
     # ------------------------------------------------------------------ derived quantities
     @property
@@ -264,8 +310,10 @@ class Grid:
             return np.hypot(np.asarray(x1) - x0, np.asarray(y1) - y0)
         lam0, phi0 = np.deg2rad(x0), np.deg2rad(y0)
         lam1, phi1 = np.deg2rad(x1), np.deg2rad(y1)
-        a = (np.sin((phi1 - phi0) / 2) ** 2
-             + np.cos(phi0) * np.cos(phi1) * np.sin((lam1 - lam0) / 2) ** 2)
+        a = (
+            np.sin((phi1 - phi0) / 2) ** 2
+            + np.cos(phi0) * np.cos(phi1) * np.sin((lam1 - lam0) / 2) ** 2
+        )
         return 2 * EARTH_RADIUS * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
     def nearest_wet(self, x: float, y: float) -> tuple[int, int, float]:
@@ -278,5 +326,7 @@ class Grid:
     def describe(self) -> str:
         """One line for logs: size, wet cells, spacing."""
         kind = "lon/lat" if self.geographic else "cartesian"
-        return (f"{kind} grid {self.ny}×{self.nx}, {self.n_wet} wet cells, "
-                f"open: {', '.join(self.open_boundaries) or 'none'}")
+        return (
+            f"{kind} grid {self.ny}×{self.nx}, {self.n_wet} wet cells, "
+            f"open: {', '.join(self.open_boundaries) or 'none'}"
+        )

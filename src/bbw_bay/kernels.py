@@ -69,8 +69,9 @@ def _slope_y(c, interior_v, t, j, i, ny, limiter):
 
 
 @_jit
-def _flux_y(c, transport_v, conductance_v, interior_v, ghost_south, ghost_north,
-            t, jf, i, ny, limiter):
+def _flux_y(
+    c, transport_v, conductance_v, interior_v, ghost_south, ghost_north, t, jf, i, ny, limiter
+):
     """Advective + diffusive flux [g/s] through y-face jf of column i (positive northward)."""
     vel = transport_v[jf, i]
     if jf == 0:
@@ -91,11 +92,31 @@ def _flux_y(c, transport_v, conductance_v, interior_v, ghost_south, ghost_north,
 
 
 @_jit_parallel
-def transport_stage(c, c_start, transport_u, transport_v, conductance_u, conductance_v,
-                    interior_u, interior_v, inv_volume, volume, decay, loads,
-                    ghost_west, ghost_east, ghost_south, ghost_north,
-                    dt, weight_start, weight_stage, limiter,
-                    out, row_decay, row_boundary):
+def transport_stage(
+    c,
+    c_start,
+    transport_u,
+    transport_v,
+    conductance_u,
+    conductance_v,
+    interior_u,
+    interior_v,
+    inv_volume,
+    volume,
+    decay,
+    loads,
+    ghost_west,
+    ghost_east,
+    ghost_south,
+    ghost_north,
+    dt,
+    weight_start,
+    weight_stage,
+    limiter,
+    out,
+    row_decay,
+    row_boundary,
+):
     """One forward-Euler stage of advection–diffusion–decay for all tracers (see module doc).
 
     Shapes: c, c_start, loads, out (ntr, ny, nx); transport_u, conductance_u, interior_u
@@ -136,10 +157,32 @@ def transport_stage(c, c_start, transport_u, transport_v, conductance_u, conduct
                     else:
                         face = c[t, j, i + 1] - 0.5 * slope_next
                     flux_east = vel * face - conductance_u[j, i + 1] * (c[t, j, i + 1] - c[t, j, i])
-                flux_south = _flux_y(c, transport_v, conductance_v, interior_v,
-                                     ghost_south, ghost_north, t, j, i, ny, limiter)
-                flux_north = _flux_y(c, transport_v, conductance_v, interior_v,
-                                     ghost_south, ghost_north, t, j + 1, i, ny, limiter)
+                flux_south = _flux_y(
+                    c,
+                    transport_v,
+                    conductance_v,
+                    interior_v,
+                    ghost_south,
+                    ghost_north,
+                    t,
+                    j,
+                    i,
+                    ny,
+                    limiter,
+                )
+                flux_north = _flux_y(
+                    c,
+                    transport_v,
+                    conductance_v,
+                    interior_v,
+                    ghost_south,
+                    ghost_north,
+                    t,
+                    j + 1,
+                    i,
+                    ny,
+                    limiter,
+                )
                 if j == 0:
                     boundary_in += flux_south
                 if j == ny - 1:
@@ -187,6 +230,28 @@ def warm_up() -> None:
     cell = np.ones((ny, nx))
     g_x = np.zeros((ntr, ny))
     g_y = np.zeros((ntr, nx))
-    transport_stage(c, c, fu, fv, fu, fv, fu, fv, cell, cell, np.zeros(ntr), c,
-                    g_x, g_x, g_y, g_y, 1.0, 0.0, 1.0, 2, np.empty_like(c),
-                    np.zeros((ntr, ny)), np.zeros((ntr, ny)))
+    transport_stage(
+        c,
+        c,
+        fu,
+        fv,
+        fu,
+        fv,
+        fu,
+        fv,
+        cell,
+        cell,
+        np.zeros(ntr),
+        c,
+        g_x,
+        g_x,
+        g_y,
+        g_y,
+        1.0,
+        0.0,
+        1.0,
+        2,
+        np.empty_like(c),
+        np.zeros((ntr, ny)),
+        np.zeros((ntr, ny)),
+    )

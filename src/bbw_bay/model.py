@@ -98,11 +98,20 @@ class Model:
         discharges, relative to the largest face transport
     """
 
-    def __init__(self, grid: Grid, flow: Flow, *, tracers: Mapping[str, Tracer],
-                 sources: Sequence[PointSource] = (), diffusivity: float | np.ndarray = 0.0,
-                 advection: str = "mc", area_loads: Mapping[str, np.ndarray] | None = None,
-                 return_time_days: float = 0.0, divergence_tolerance: float = 1e-8,
-                 engine: str = "numba") -> None:
+    def __init__(
+        self,
+        grid: Grid,
+        flow: Flow,
+        *,
+        tracers: Mapping[str, Tracer],
+        sources: Sequence[PointSource] = (),
+        diffusivity: float | np.ndarray = 0.0,
+        advection: str = "mc",
+        area_loads: Mapping[str, np.ndarray] | None = None,
+        return_time_days: float = 0.0,
+        divergence_tolerance: float = 1e-8,
+        engine: str = "numba",
+    ) -> None:
         if flow.grid is not grid:
             raise ModelError("the flow was built on a different grid than the model's")
         if not tracers:
@@ -127,10 +136,16 @@ class Model:
                 if name in area_loads:
                     fields[k] = np.where(grid.wet, area_loads[name], 0.0)
         self.solver = Solver(
-            grid, flow, tracers=self.names,
+            grid,
+            flow,
+            tracers=self.names,
             decay=np.array([t.decay_per_second for t in self.tracers.values()]),
-            background=self.background_at, layout=self.layout, diffusivity=diffusivity,
-            advection=advection, area_loads=fields, return_time=self.return_time_days * DAY,
+            background=self.background_at,
+            layout=self.layout,
+            diffusivity=diffusivity,
+            advection=advection,
+            area_loads=fields,
+            return_time=self.return_time_days * DAY,
             engine=engine,
         )
         self.statistics = RunStatistics()
@@ -143,17 +158,25 @@ class Model:
     def _check_flow_against_rivers(self, tolerance: float) -> None:
         """The flow's discrete divergence must equal the river discharge in every cell."""
         flow, grid = self.flow, self.grid
-        scale = max(float(np.abs(flow.transport_u).max()), float(np.abs(flow.transport_v).max()),
-                    float(self.layout.discharge.max(initial=0.0)), 1e-30)
+        scale = max(
+            float(np.abs(flow.transport_u).max()),
+            float(np.abs(flow.transport_v).max()),
+            float(self.layout.discharge.max(initial=0.0)),
+            1e-30,
+        )
         for time in flow.times:
             mismatch = flow.divergence(time) - self.layout.discharge_field(
-                grid.shape, None if flow.is_steady else time)
+                grid.shape, None if flow.is_steady else time
+            )
             mismatch[~grid.wet] = 0.0
             worst = float(np.abs(mismatch).max())
             if worst > tolerance * scale:
                 j, i = np.unravel_index(int(np.argmax(np.abs(mismatch))), mismatch.shape)
-                near = [s.name for s, cell in zip(self.sources, self.layout.cells, strict=True)
-                        if tuple(cell) == (j, i)]
+                near = [
+                    s.name
+                    for s, cell in zip(self.sources, self.layout.cells, strict=True)
+                    if tuple(cell) == (j, i)
+                ]
                 where = f"source {near[0]!r}" if near else "no source"
                 n_bad = int((np.abs(mismatch) > tolerance * scale).sum())
                 raise ModelError(
@@ -161,7 +184,8 @@ class Model:
                     f"(t = {time:g} s); worst at cell (j={j}, i={i}) "
                     f"({grid.x_centre[i]:.4g}, {grid.y_centre[j]:.4g}) with {where}: net outflow "
                     f"{flow.divergence(time)[j, i]:.4g} m³/s vs river discharge "
-                    f"{self.layout.discharge_field(grid.shape)[j, i]:.4g} m³/s. Build the flow with "
+                    f"{self.layout.discharge_field(grid.shape)[j, i]:.4g} m³/s. "
+                    "Build the flow with "
                     "the rivers' discharges (e.g. Flow.from_rivers) or set their discharge to 0."
                 )
 
@@ -189,12 +213,20 @@ class Model:
         return np.einsum("tyx,yx->t", c, self.solver.volume)
 
     # ------------------------------------------------------------------ time marching
-    def run(self, duration: float, *, initial: Mapping[str, np.ndarray | float] | None = None,
-            output_interval: float | None = None, dt: float | None = None, start: float = 0.0,
-            progress: Callable[[float, float], None] | None = None,
-            checkpoint: Callable[[dict], None] | None = None,
-            checkpoint_interval: float | None = None, resume_state: dict | None = None,
-            guard_every: int = 50) -> xr.Dataset:
+    def run(
+        self,
+        duration: float,
+        *,
+        initial: Mapping[str, np.ndarray | float] | None = None,
+        output_interval: float | None = None,
+        dt: float | None = None,
+        start: float = 0.0,
+        progress: Callable[[float, float], None] | None = None,
+        checkpoint: Callable[[dict], None] | None = None,
+        checkpoint_interval: float | None = None,
+        resume_state: dict | None = None,
+        guard_every: int = 50,
+    ) -> xr.Dataset:
         """March ``duration`` seconds; returns an xr.Dataset with dims (time, y, x).
 
         Outputs are written every ``output_interval`` seconds (default: only the end), the last
@@ -254,9 +286,12 @@ class Model:
             n_done += 1
             if progress is not None:
                 progress(now - start, duration)
-            if (checkpoint is not None and checkpoint_interval
-                    and now - next_checkpoint_from >= checkpoint_interval - 1e-9
-                    and n_done < output_times.size):
+            if (
+                checkpoint is not None
+                and checkpoint_interval
+                and now - next_checkpoint_from >= checkpoint_interval - 1e-9
+                and n_done < output_times.size
+            ):
                 next_checkpoint_from = now
                 checkpoint(self._state(c, now, budget, frames, stats, next_checkpoint_from))
         stats.wall_seconds += wallclock.perf_counter() - t0
@@ -265,10 +300,12 @@ class Model:
         stats.max_relative_imbalance = float(np.abs(budget.relative_imbalance(final_mass)).max())
         self.statistics = stats
         self.budget = budget
-        ds = concentration_dataset(self.grid, self.names, np.stack(frames),
-                                   output_times[: len(frames)])
-        ds.attrs.update({"steps": stats.steps, "dt_max_s": stats.dt_max,
-                         "advection": self.advection})
+        ds = concentration_dataset(
+            self.grid, self.names, np.stack(frames), output_times[: len(frames)]
+        )
+        ds.attrs.update(
+            {"steps": stats.steps, "dt_max_s": stats.dt_max, "advection": self.advection}
+        )
         return add_provenance(ds, settings=self.settings(), budget=stats.budget)
 
     def _guard(self, c: np.ndarray, now: float, step: int) -> None:
@@ -286,11 +323,16 @@ class Model:
 
     def _state(self, c, now, budget, frames, stats, next_checkpoint_from) -> dict:
         return {
-            "c": c.copy(), "time": now, "frames": np.stack(frames),
-            "budget_initial": budget.initial.copy(), "budget_loads_in": budget.loads_in.copy(),
+            "c": c.copy(),
+            "time": now,
+            "frames": np.stack(frames),
+            "budget_initial": budget.initial.copy(),
+            "budget_loads_in": budget.loads_in.copy(),
             "budget_boundary_in": budget.boundary_in.copy(),
-            "budget_decayed": budget.decayed.copy(), "steps": stats.steps,
-            "dt_max": stats.dt_max, "dt_min": stats.dt_min,
+            "budget_decayed": budget.decayed.copy(),
+            "steps": stats.steps,
+            "dt_max": stats.dt_max,
+            "dt_min": stats.dt_min,
             "next_checkpoint_from": next_checkpoint_from,
             **{f"boundary_{k}": v for k, v in self.solver.boundary.state().items()},
         }
@@ -302,21 +344,29 @@ class Model:
         budget.boundary_in[:] = state["budget_boundary_in"]
         budget.decayed[:] = state["budget_decayed"]
         frames = list(np.array(state["frames"]))
-        stats = RunStatistics(steps=int(state["steps"]), dt_max=float(state["dt_max"]),
-                              dt_min=float(state["dt_min"]))
-        self.solver.boundary.restore({k[len("boundary_"):]: np.array(v) for k, v in state.items()
-                                      if k.startswith("boundary_")})
+        stats = RunStatistics(
+            steps=int(state["steps"]), dt_max=float(state["dt_max"]), dt_min=float(state["dt_min"])
+        )
+        self.solver.boundary.restore(
+            {
+                k[len("boundary_") :]: np.array(v)
+                for k, v in state.items()
+                if k.startswith("boundary_")
+            }
+        )
         return c, float(state["time"]), budget, frames, stats, float(state["next_checkpoint_from"])
 
     # ------------------------------------------------------------------ steady state
     def upwind_operator(self, time: float = 0.0) -> UpwindOperator:
         """The sparse first-order upwind + diffusion operator at ``time`` (steady flows)."""
         u, v = self.flow.at(time)
-        return UpwindOperator.build(self.grid, u, v, self.solver.conductance_u,
-                                    self.solver.conductance_v)
+        return UpwindOperator.build(
+            self.grid, u, v, self.solver.conductance_u, self.solver.conductance_v
+        )
 
-    def steady_state(self, *, time: float = 0.0, tolerance: float = 1e-10,
-                     max_iterations: int = 300) -> xr.Dataset:
+    def steady_state(
+        self, *, time: float = 0.0, tolerance: float = 1e-10, max_iterations: int = 300
+    ) -> xr.Dataset:
         """Steady concentrations [mg/L] for the flow, loads and boundary at ``time``.
 
         Exact sparse LU solve for ``advection="upwind"``; defect correction on the upwind
@@ -346,8 +396,12 @@ class Model:
                 return out
 
             fields, iterations, _ = defect_correction(
-                lambda c: self.solver.residual(c, time), fields, jacobian_solve,
-                tolerance=tolerance, max_iterations=max_iterations)
+                lambda c: self.solver.residual(c, time),
+                fields,
+                jacobian_solve,
+                tolerance=tolerance,
+                max_iterations=max_iterations,
+            )
         ds = concentration_dataset(self.grid, self.names, fields)
         budget = self._steady_budget(fields, time)
         ds.attrs.update({"steady_iterations": iterations, "advection": self.advection})
@@ -359,16 +413,20 @@ class Model:
         u, v = self.flow.at(time)
         self.solver.boundary.reset(self.background_at(time))
         out = np.empty_like(fields)
-        decayed, boundary_in = self.solver._stage(fields, fields, u, v, self.solver.loads_at(time),
-                                                  1.0, 0.0, 1.0, out)
+        decayed, boundary_in = self.solver._stage(
+            fields, fields, u, v, self.solver.loads_at(time), 1.0, 0.0, 1.0, out
+        )
         budget = {}
         for k, name in enumerate(self.names):
             net = loads[k] + boundary_in[k] - decayed[k]
             scale = max(abs(loads[k]), abs(boundary_in[k]), abs(decayed[k]), 1e-300)
-            budget[name] = {"loads_in_g_per_s": float(loads[k]),
-                            "boundary_in_g_per_s": float(boundary_in[k]),
-                            "decayed_g_per_s": float(decayed[k]),
-                            "imbalance_g_per_s": float(net), "relative_imbalance": net / scale}
+            budget[name] = {
+                "loads_in_g_per_s": float(loads[k]),
+                "boundary_in_g_per_s": float(boundary_in[k]),
+                "decayed_g_per_s": float(decayed[k]),
+                "imbalance_g_per_s": float(net),
+                "relative_imbalance": net / scale,
+            }
         return budget
 
     def settings(self) -> dict:
@@ -376,13 +434,24 @@ class Model:
         return {
             "grid": self.grid.describe(),
             "advection": self.advection,
-            "diffusivity_m2_per_s": (float(self.diffusivity) if np.ndim(self.diffusivity) == 0
-                                     else "field"),
+            "diffusivity_m2_per_s": (
+                float(self.diffusivity) if np.ndim(self.diffusivity) == 0 else "field"
+            ),
             "return_time_days": self.return_time_days,
-            "tracers": {n: {"decay_per_day": t.decay_per_day, "background": t.background}
-                        for n, t in self.tracers.items()},
-            "sources": [{"name": s.name, "x": s.x, "y": s.y, "loads_g_per_s": dict(s.loads),
-                         "discharge_m3_per_s": s.discharge} for s in self.sources],
+            "tracers": {
+                n: {"decay_per_day": t.decay_per_day, "background": t.background}
+                for n, t in self.tracers.items()
+            },
+            "sources": [
+                {
+                    "name": s.name,
+                    "x": s.x,
+                    "y": s.y,
+                    "loads_g_per_s": dict(s.loads),
+                    "discharge_m3_per_s": s.discharge,
+                }
+                for s in self.sources
+            ],
             "stable_dt_s": self.stable_dt(),
         }
 

@@ -17,33 +17,74 @@ from bbw_bay.grid import Grid
 
 #: CF attributes of every variable bbw_bay writes: name -> attributes.
 CF_ATTRIBUTES: dict[str, dict[str, str]] = {
-    "DIN": {"long_name": "dissolved inorganic nitrogen (as N)", "units": "mg L-1",
-            "standard_name": "mass_concentration_of_inorganic_nitrogen_in_sea_water"},
-    "PO4": {"long_name": "active phosphate (as P)", "units": "mg L-1",
-            "standard_name": "mass_concentration_of_phosphate_in_sea_water"},
-    "COD": {"long_name": "chemical oxygen demand (alkaline permanganate, GB 3097)",
-            "units": "mg L-1"},
-    "oil": {"long_name": "petroleum hydrocarbons (oil)", "units": "mg L-1",
-            "standard_name": "mass_concentration_of_petroleum_hydrocarbons_in_sea_water"},
+    "DIN": {
+        "long_name": "dissolved inorganic nitrogen (as N)",
+        "units": "mg L-1",
+        "standard_name": "mass_concentration_of_inorganic_nitrogen_in_sea_water",
+    },
+    "PO4": {
+        "long_name": "active phosphate (as P)",
+        "units": "mg L-1",
+        "standard_name": "mass_concentration_of_phosphate_in_sea_water",
+    },
+    "COD": {
+        "long_name": "chemical oxygen demand (alkaline permanganate, GB 3097)",
+        "units": "mg L-1",
+    },
+    "oil": {
+        "long_name": "petroleum hydrocarbons (oil)",
+        "units": "mg L-1",
+        "standard_name": "mass_concentration_of_petroleum_hydrocarbons_in_sea_water",
+    },
     "age": {"long_name": "mean water age since release", "units": "days"},
-    "depth": {"long_name": "still-water depth at cell centres", "units": "m",
-              "standard_name": "sea_floor_depth_below_mean_sea_level", "positive": "down"},
+    "depth": {
+        "long_name": "still-water depth at cell centres",
+        "units": "m",
+        "standard_name": "sea_floor_depth_below_mean_sea_level",
+        "positive": "down",
+    },
     "cell_area": {"long_name": "horizontal cell area", "units": "m2", "standard_name": "cell_area"},
     "wet": {"long_name": "sea mask (1 sea, 0 land)", "units": "1", "flag_values": "0 1"},
-    "lon": {"long_name": "longitude of cell centre", "units": "degrees_east",
-            "standard_name": "longitude", "axis": "X"},
-    "lat": {"long_name": "latitude of cell centre", "units": "degrees_north",
-            "standard_name": "latitude", "axis": "Y"},
-    "x": {"long_name": "x of cell centre", "units": "m", "standard_name": "projection_x_coordinate",
-          "axis": "X"},
-    "y": {"long_name": "y of cell centre", "units": "m", "standard_name": "projection_y_coordinate",
-          "axis": "Y"},
-    "time": {"long_name": "time since the start of the run", "standard_name": "time",
-             "units": "seconds since 2000-01-01 00:00:00", "axis": "T"},
-    "u": {"long_name": "depth-averaged eastward velocity at cell centres", "units": "m s-1",
-          "standard_name": "barotropic_eastward_sea_water_velocity"},
-    "v": {"long_name": "depth-averaged northward velocity at cell centres", "units": "m s-1",
-          "standard_name": "barotropic_northward_sea_water_velocity"},
+    "lon": {
+        "long_name": "longitude of cell centre",
+        "units": "degrees_east",
+        "standard_name": "longitude",
+        "axis": "X",
+    },
+    "lat": {
+        "long_name": "latitude of cell centre",
+        "units": "degrees_north",
+        "standard_name": "latitude",
+        "axis": "Y",
+    },
+    "x": {
+        "long_name": "x of cell centre",
+        "units": "m",
+        "standard_name": "projection_x_coordinate",
+        "axis": "X",
+    },
+    "y": {
+        "long_name": "y of cell centre",
+        "units": "m",
+        "standard_name": "projection_y_coordinate",
+        "axis": "Y",
+    },
+    "time": {
+        "long_name": "time since the start of the run",
+        "standard_name": "time",
+        "units": "seconds since 2000-01-01 00:00:00",
+        "axis": "T",
+    },
+    "u": {
+        "long_name": "depth-averaged eastward velocity at cell centres",
+        "units": "m s-1",
+        "standard_name": "barotropic_eastward_sea_water_velocity",
+    },
+    "v": {
+        "long_name": "depth-averaged northward velocity at cell centres",
+        "units": "m s-1",
+        "standard_name": "barotropic_northward_sea_water_velocity",
+    },
 }
 
 
@@ -66,23 +107,26 @@ def grid_dataset(grid: Grid) -> xr.Dataset:
     ds["wet"] = ((ydim, xdim), grid.wet.astype(np.int8))
     for name in ("depth", "cell_area", "wet", ydim, xdim):
         ds[name].attrs.update(CF_ATTRIBUTES[name])
-    ds.attrs.update({
-        "Conventions": "CF-1.8",
-        "title": "bbw_bay Beibu Gulf pollutant-load simulation",
-        "institution": "bbw_bay",
-        "source": f"bbw_bay {__version__}",
-        "bbw_bay_version": __version__,
-        "geographic": int(grid.geographic),
-        "open_boundaries": ",".join(grid.open_boundaries),
-        "history": f"{datetime.now(UTC).isoformat(timespec='seconds')} created by bbw_bay "
-                   f"{__version__}",
-    })
+    ds.attrs.update(
+        {
+            "Conventions": "CF-1.8",
+            "title": "bbw_bay Beibu Gulf pollutant-load simulation",
+            "institution": "bbw_bay",
+            "source": f"bbw_bay {__version__}",
+            "bbw_bay_version": __version__,
+            "geographic": int(grid.geographic),
+            "open_boundaries": ",".join(grid.open_boundaries),
+            "history": f"{datetime.now(UTC).isoformat(timespec='seconds')} created by bbw_bay "
+            f"{__version__}",
+        }
+    )
     return ds
 
 
-def concentration_dataset(grid: Grid, tracers: tuple[str, ...], fields: np.ndarray,
-                          times: np.ndarray | None = None) -> xr.Dataset:
-    """Dataset of tracer fields [mg/L]: fields (nt, ntr, ny, nx) with times [s], or (ntr, ny, nx)."""
+def concentration_dataset(
+    grid: Grid, tracers: tuple[str, ...], fields: np.ndarray, times: np.ndarray | None = None
+) -> xr.Dataset:
+    """Dataset of tracer fields [mg/L]: (nt, ntr, ny, nx) with times [s], or (ntr, ny, nx)."""
     ds = grid_dataset(grid)
     ydim, xdim = spatial_dims(grid)
     land = ~grid.wet
@@ -100,8 +144,14 @@ def concentration_dataset(grid: Grid, tracers: tuple[str, ...], fields: np.ndarr
     return ds
 
 
-def add_provenance(ds: xr.Dataset, *, config_text: str = "", settings: dict | None = None,
-                   budget: dict | None = None, inputs: dict | None = None) -> xr.Dataset:
+def add_provenance(
+    ds: xr.Dataset,
+    *,
+    config_text: str = "",
+    settings: dict | None = None,
+    budget: dict | None = None,
+    inputs: dict | None = None,
+) -> xr.Dataset:
     """Store the resolved config, settings, mass budget and input checksums as global attributes."""
     ds.attrs["config"] = config_text
     if settings is not None:
@@ -135,8 +185,9 @@ def write_netcdf(ds: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = T
         raise OutputError(f"output folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
         raise OutputError(f"output folder {folder} is not writable")
-    encoding = {name: {"zlib": True, "complevel": 4} for name in ds.data_vars
-                if ds[name].dtype.kind == "f"}
+    encoding = {
+        name: {"zlib": True, "complevel": 4} for name in ds.data_vars if ds[name].dtype.kind == "f"
+    }
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     os.close(fd)
     try:

@@ -29,7 +29,7 @@ def limited_slope(backward: np.ndarray, forward: np.ndarray, limiter: int) -> np
 
 
 def _slopes(c: np.ndarray, interior: np.ndarray, axis: int, limiter: int) -> np.ndarray:
-    """Cell slopes along ``axis`` (-1 for x, -2 for y) with zero differences at non-interior faces."""
+    """Cell slopes along ``axis`` (-1 x, -2 y); differences across non-interior faces are 0."""
     diff = np.diff(c, axis=axis)  # differences across the inner faces
     if axis == -1:
         diff = diff * interior[None, :, 1:-1]
@@ -44,8 +44,20 @@ def _slopes(c: np.ndarray, interior: np.ndarray, axis: int, limiter: int) -> np.
     return limited_slope(backward, forward, limiter)
 
 
-def face_fluxes(c, transport_u, transport_v, conductance_u, conductance_v, interior_u, interior_v,
-                ghost_west, ghost_east, ghost_south, ghost_north, limiter):
+def face_fluxes(
+    c,
+    transport_u,
+    transport_v,
+    conductance_u,
+    conductance_v,
+    interior_u,
+    interior_v,
+    ghost_west,
+    ghost_east,
+    ghost_south,
+    ghost_north,
+    limiter,
+):
     """(flux_u (ntr, ny, nx+1), flux_v (ntr, ny+1, nx)) advective + diffusive fluxes [g/s]."""
     ntr, ny, nx = c.shape
     slope_x = _slopes(c, interior_u, -1, limiter)
@@ -54,8 +66,9 @@ def face_fluxes(c, transport_u, transport_v, conductance_u, conductance_v, inter
     tu = transport_u[None, :, 1:-1]
     west_value = c[:, :, :-1] + 0.5 * slope_x[:, :, :-1]
     east_value = c[:, :, 1:] - 0.5 * slope_x[:, :, 1:]
-    flux_u[:, :, 1:-1] = (np.where(tu > 0, tu * west_value, tu * east_value)
-                          - conductance_u[None, :, 1:-1] * (c[:, :, 1:] - c[:, :, :-1]))
+    flux_u[:, :, 1:-1] = np.where(tu > 0, tu * west_value, tu * east_value) - conductance_u[
+        None, :, 1:-1
+    ] * (c[:, :, 1:] - c[:, :, :-1])
     edge = transport_u[None, :, 0]
     flux_u[:, :, 0] = np.where(edge > 0, edge * ghost_west, edge * c[:, :, 0])
     edge = transport_u[None, :, -1]
@@ -65,8 +78,9 @@ def face_fluxes(c, transport_u, transport_v, conductance_u, conductance_v, inter
     tv = transport_v[None, 1:-1, :]
     south_value = c[:, :-1, :] + 0.5 * slope_y[:, :-1, :]
     north_value = c[:, 1:, :] - 0.5 * slope_y[:, 1:, :]
-    flux_v[:, 1:-1, :] = (np.where(tv > 0, tv * south_value, tv * north_value)
-                          - conductance_v[None, 1:-1, :] * (c[:, 1:, :] - c[:, :-1, :]))
+    flux_v[:, 1:-1, :] = np.where(tv > 0, tv * south_value, tv * north_value) - conductance_v[
+        None, 1:-1, :
+    ] * (c[:, 1:, :] - c[:, :-1, :])
     edge = transport_v[None, 0, :]
     flux_v[:, 0, :] = np.where(edge > 0, edge * ghost_south, edge * c[:, 0, :])
     edge = transport_v[None, -1, :]
@@ -74,20 +88,52 @@ def face_fluxes(c, transport_u, transport_v, conductance_u, conductance_v, inter
     return flux_u, flux_v
 
 
-def transport_stage(c, c_start, transport_u, transport_v, conductance_u, conductance_v,
-                    interior_u, interior_v, inv_volume, volume, decay, loads,
-                    ghost_west, ghost_east, ghost_south, ghost_north,
-                    dt, weight_start, weight_stage, limiter):
-    """NumPy twin of `kernels.transport_stage`; returns (out, decayed (ntr,), boundary_in (ntr,))."""
-    flux_u, flux_v = face_fluxes(c, transport_u, transport_v, conductance_u, conductance_v,
-                                 interior_u, interior_v, ghost_west, ghost_east,
-                                 ghost_south, ghost_north, limiter)
-    divergence = (flux_u[:, :, :-1] - flux_u[:, :, 1:] + flux_v[:, :-1, :] - flux_v[:, 1:, :]
-                  + loads)
+def transport_stage(
+    c,
+    c_start,
+    transport_u,
+    transport_v,
+    conductance_u,
+    conductance_v,
+    interior_u,
+    interior_v,
+    inv_volume,
+    volume,
+    decay,
+    loads,
+    ghost_west,
+    ghost_east,
+    ghost_south,
+    ghost_north,
+    dt,
+    weight_start,
+    weight_stage,
+    limiter,
+):
+    """NumPy twin of `kernels.transport_stage`: (out, decayed (ntr,), boundary_in (ntr,))."""
+    flux_u, flux_v = face_fluxes(
+        c,
+        transport_u,
+        transport_v,
+        conductance_u,
+        conductance_v,
+        interior_u,
+        interior_v,
+        ghost_west,
+        ghost_east,
+        ghost_south,
+        ghost_north,
+        limiter,
+    )
+    divergence = flux_u[:, :, :-1] - flux_u[:, :, 1:] + flux_v[:, :-1, :] - flux_v[:, 1:, :] + loads
     k = decay[:, None, None]
     stage = c + dt * inv_volume[None] * divergence - dt * k * c
     out = weight_start * c_start + weight_stage * stage
     decayed = dt * np.sum(k * c * volume[None], axis=(1, 2))
-    boundary_in = dt * (flux_u[:, :, 0].sum(axis=1) - flux_u[:, :, -1].sum(axis=1)
-                        + flux_v[:, 0, :].sum(axis=1) - flux_v[:, -1, :].sum(axis=1))
+    boundary_in = dt * (
+        flux_u[:, :, 0].sum(axis=1)
+        - flux_u[:, :, -1].sum(axis=1)
+        + flux_v[:, 0, :].sum(axis=1)
+        - flux_v[:, -1, :].sum(axis=1)
+    )
     return out, decayed, boundary_in

@@ -57,8 +57,15 @@ def interior_faces(grid: Grid) -> tuple[np.ndarray, np.ndarray]:
     return interior_u, interior_v
 
 
-def positivity_rate(grid: Grid, flow: Flow, conductance_u: np.ndarray, conductance_v: np.ndarray,
-                    decay: np.ndarray, *, limited: bool) -> np.ndarray:
+def positivity_rate(
+    grid: Grid,
+    flow: Flow,
+    conductance_u: np.ndarray,
+    conductance_v: np.ndarray,
+    decay: np.ndarray,
+    *,
+    limited: bool,
+) -> np.ndarray:
     """(ny, nx) rate [1/s] whose inverse bounds a positive, extremum-free Euler stage.
 
     ``(λ Σ_out F + Σ_faces D) / V + max k``, with λ = 2 for limited MUSCL (face values may move
@@ -66,8 +73,9 @@ def positivity_rate(grid: Grid, flow: Flow, conductance_u: np.ndarray, conductan
     """
     lam = 2.0 if limited else 1.0
     outflow = flow.max_outflow_rate()
-    cond = (conductance_u[:, :-1] + conductance_u[:, 1:]
-            + conductance_v[:-1, :] + conductance_v[1:, :])
+    cond = (
+        conductance_u[:, :-1] + conductance_u[:, 1:] + conductance_v[:-1, :] + conductance_v[1:, :]
+    )
     volume = grid.volume
     rate = np.zeros(grid.shape)
     wet = grid.wet
@@ -97,8 +105,15 @@ class MassBudget:
 
     def relative_imbalance(self, final: np.ndarray) -> np.ndarray:
         """(ntr,) imbalance over the largest budget term (0 when nothing moved)."""
-        scale = np.maximum.reduce([np.abs(self.initial), np.abs(final), np.abs(self.loads_in),
-                                   np.abs(self.boundary_in), np.abs(self.decayed)])
+        scale = np.maximum.reduce(
+            [
+                np.abs(self.initial),
+                np.abs(final),
+                np.abs(self.loads_in),
+                np.abs(self.boundary_in),
+                np.abs(self.decayed),
+            ]
+        )
         return np.divide(self.imbalance(final), scale, out=np.zeros_like(scale), where=scale > 0)
 
     def as_dict(self, final: np.ndarray) -> dict[str, dict[str, float]]:
@@ -106,8 +121,10 @@ class MassBudget:
         out = {}
         for k, name in enumerate(self.tracers):
             out[name] = {
-                "initial_g": float(self.initial[k]), "final_g": float(final[k]),
-                "loads_in_g": float(self.loads_in[k]), "boundary_in_g": float(self.boundary_in[k]),
+                "initial_g": float(self.initial[k]),
+                "final_g": float(final[k]),
+                "loads_in_g": float(self.loads_in[k]),
+                "boundary_in_g": float(self.boundary_in[k]),
                 "decayed_g": float(self.decayed[k]),
                 "imbalance_g": float(self.imbalance(final)[k]),
             }
@@ -125,8 +142,12 @@ class BoundaryState:
 
     def __init__(self, grid: Grid, ntr: int, return_time: float) -> None:
         self.return_time = float(return_time)
-        shapes = {"west": (ntr, grid.ny), "east": (ntr, grid.ny),
-                  "south": (ntr, grid.nx), "north": (ntr, grid.nx)}
+        shapes = {
+            "west": (ntr, grid.ny),
+            "east": (ntr, grid.ny),
+            "south": (ntr, grid.nx),
+            "north": (ntr, grid.nx),
+        }
         self.ghost = {edge: np.zeros(shape) for edge, shape in shapes.items()}
         self.exit = {edge: np.zeros(shape) for edge, shape in shapes.items()}
         self.since = {edge: np.full(shape[1], np.inf) for edge, shape in shapes.items()}
@@ -138,13 +159,27 @@ class BoundaryState:
             self.exit[edge][:] = background[:, None]
             self.since[edge][:] = np.inf
 
-    def update(self, c: np.ndarray, transport_u: np.ndarray, transport_v: np.ndarray,
-               background: np.ndarray, dt: float) -> None:
+    def update(
+        self,
+        c: np.ndarray,
+        transport_u: np.ndarray,
+        transport_v: np.ndarray,
+        background: np.ndarray,
+        dt: float,
+    ) -> None:
         """Set the ghosts for the coming step from the state ``c`` at its start."""
-        outward = {"west": transport_u[:, 0] < 0, "east": transport_u[:, -1] > 0,
-                   "south": transport_v[0, :] < 0, "north": transport_v[-1, :] > 0}
-        interior = {"west": c[:, :, 0], "east": c[:, :, -1],
-                    "south": c[:, 0, :], "north": c[:, -1, :]}
+        outward = {
+            "west": transport_u[:, 0] < 0,
+            "east": transport_u[:, -1] > 0,
+            "south": transport_v[0, :] < 0,
+            "north": transport_v[-1, :] > 0,
+        }
+        interior = {
+            "west": c[:, :, 0],
+            "east": c[:, :, -1],
+            "south": c[:, 0, :],
+            "north": c[:, -1, :],
+        }
         bg = background[:, None]
         for edge, out_mask in outward.items():
             self.exit[edge][:, out_mask] = interior[edge][:, out_mask]
@@ -190,9 +225,21 @@ class Solver:
     return_time : Thatcher–Harleman return time [s]
     """
 
-    def __init__(self, grid: Grid, flow: Flow, *, tracers, decay, background, layout: SourceLayout,
-                 diffusivity, advection: str = "mc", area_loads=None, return_time: float = 0.0,
-                 engine: str = "numba") -> None:
+    def __init__(
+        self,
+        grid: Grid,
+        flow: Flow,
+        *,
+        tracers,
+        decay,
+        background,
+        layout: SourceLayout,
+        diffusivity,
+        advection: str = "mc",
+        area_loads=None,
+        return_time: float = 0.0,
+        engine: str = "numba",
+    ) -> None:
         self.grid = grid
         self.flow = flow
         self.tracers = tuple(tracers)
@@ -205,8 +252,9 @@ class Solver:
         self.conductance_u, self.conductance_v = face_conductances(grid, diffusivity)
         self.interior_u, self.interior_v = interior_faces(grid)
         self.volume = np.ascontiguousarray(grid.volume)
-        self.inv_volume = np.divide(1.0, self.volume, out=np.zeros(grid.shape),
-                                    where=self.volume > 0)
+        self.inv_volume = np.divide(
+            1.0, self.volume, out=np.zeros(grid.shape), where=self.volume > 0
+        )
         ntr = len(self.tracers)
         self.area_loads = np.zeros((ntr, *grid.shape))
         if area_loads is not None:
@@ -220,8 +268,14 @@ class Solver:
     # ------------------------------------------------------------------ time step
     def positivity_rate(self) -> np.ndarray:
         """(ny, nx) positivity rate [1/s] of this solver's scheme (see module function)."""
-        return positivity_rate(self.grid, self.flow, self.conductance_u, self.conductance_v,
-                               self.decay, limited=self.limiter != 0)
+        return positivity_rate(
+            self.grid,
+            self.flow,
+            self.conductance_u,
+            self.conductance_v,
+            self.decay,
+            limited=self.limiter != 0,
+        )
 
     def stable_dt(self, safety: float = DEFAULT_SAFETY) -> float:
         """Largest time step [s] keeping every stage positive and free of new extrema, × safety."""
@@ -251,8 +305,9 @@ class Solver:
         key = self._month_key(time)
         if self._loads_cache is not None and self._loads_cache[0] == key:
             return self._loads_cache[1]
-        loads = np.ascontiguousarray(self.layout.load_field(self.grid.shape, time)
-                                     + self.area_loads)
+        loads = np.ascontiguousarray(
+            self.layout.load_field(self.grid.shape, time) + self.area_loads
+        )
         self._loads_cache = (key, loads)
         return loads
 
@@ -262,8 +317,14 @@ class Solver:
         return float((time % YEAR) // (YEAR / 12.0)) if self.layout.time_varying else 0.0
 
     # ------------------------------------------------------------------ the step
-    def advance(self, c: np.ndarray, time: float, dt: float, budget: MassBudget | None = None,
-                out: np.ndarray | None = None) -> np.ndarray:
+    def advance(
+        self,
+        c: np.ndarray,
+        time: float,
+        dt: float,
+        budget: MassBudget | None = None,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
         """c(time + dt) by Heun's SSP-RK2 (two fused Euler stages); updates ``budget``."""
         out = np.empty_like(c) if out is None else out
         loads = self.loads_at(time)
@@ -281,9 +342,28 @@ class Solver:
 
     def _stage(self, c, c_start, tu, tv, loads, dt, w_start, w_stage, out):
         b = self.boundary.ghost
-        args = (c, c_start, tu, tv, self.conductance_u, self.conductance_v, self.interior_u,
-                self.interior_v, self.inv_volume, self.volume, self.decay, loads,
-                b["west"], b["east"], b["south"], b["north"], dt, w_start, w_stage, self.limiter)
+        args = (
+            c,
+            c_start,
+            tu,
+            tv,
+            self.conductance_u,
+            self.conductance_v,
+            self.interior_u,
+            self.interior_v,
+            self.inv_volume,
+            self.volume,
+            self.decay,
+            loads,
+            b["west"],
+            b["east"],
+            b["south"],
+            b["north"],
+            dt,
+            w_start,
+            w_stage,
+            self.limiter,
+        )
         if self.engine == "numpy":
             from bbw_bay import reference
 
@@ -302,5 +382,15 @@ class Solver:
         return out - c
 
 
-__all__ = ["ADVECTION_SCHEMES", "BoundaryState", "MassBudget", "Solver", "StabilityError",
-           "face_conductances", "interior_faces", "outflow_sum", "positivity_rate", "scheme_id"]
+__all__ = [
+    "ADVECTION_SCHEMES",
+    "BoundaryState",
+    "MassBudget",
+    "Solver",
+    "StabilityError",
+    "face_conductances",
+    "interior_faces",
+    "outflow_sum",
+    "positivity_rate",
+    "scheme_id",
+]

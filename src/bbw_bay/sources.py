@@ -57,8 +57,10 @@ class PointSource:
             raise SourceError(
                 f'source "{self.name}": discharge must be >= 0 m³/s, got {self.discharge}'
             )
-        for label, factors in (("monthly_load_factor", self.monthly_load_factor),
-                               ("monthly_discharge_factor", self.monthly_discharge_factor)):
+        for label, factors in (
+            ("monthly_load_factor", self.monthly_load_factor),
+            ("monthly_discharge_factor", self.monthly_discharge_factor),
+        ):
             if factors is not None:
                 arr = np.asarray(factors, dtype=float)
                 if arr.shape != (12,) or np.any(arr < 0) or not np.all(np.isfinite(arr)):
@@ -78,8 +80,12 @@ class PointSource:
         jn, in_, dist = grid.nearest_wet(self.x, self.y)
         where = _format_position(grid, self.x, self.y)
         if self.snap and dist <= self.max_snap_distance:
-            log.warning('source "%s" at %s is on land; moved to the nearest wet cell %.1f km away',
-                        self.name, where, dist / 1000)
+            log.warning(
+                'source "%s" at %s is on land; moved to the nearest wet cell %.1f km away',
+                self.name,
+                where,
+                dist / 1000,
+            )
             return jn, in_
         raise SourceError(
             f'source "{self.name}" at {where} is on land; nearest wet cell is {dist / 1000:.1f} km '
@@ -127,7 +133,9 @@ class SourceLayout:
     discharge: np.ndarray
 
     @classmethod
-    def build(cls, grid: Grid, sources: Sequence[PointSource], tracers: Sequence[str]) -> SourceLayout:
+    def build(
+        cls, grid: Grid, sources: Sequence[PointSource], tracers: Sequence[str]
+    ) -> SourceLayout:
         """Place every source on the grid; unknown tracer names are errors."""
         tracers = tuple(tracers)
         cells = np.zeros((len(sources), 2), dtype=np.int64)
@@ -166,8 +174,10 @@ class SourceLayout:
     @property
     def time_varying(self) -> bool:
         """True if any source has monthly factors."""
-        return any(s.monthly_load_factor is not None or s.monthly_discharge_factor is not None
-                   for s in self.sources)
+        return any(
+            s.monthly_load_factor is not None or s.monthly_discharge_factor is not None
+            for s in self.sources
+        )
 
 
 #: How often time-varying source terms are refreshed inside a run [s].

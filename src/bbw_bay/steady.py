@@ -48,8 +48,14 @@ class UpwindOperator:
     volume: np.ndarray
 
     @classmethod
-    def build(cls, grid: Grid, transport_u: np.ndarray, transport_v: np.ndarray,
-              conductance_u: np.ndarray, conductance_v: np.ndarray) -> UpwindOperator:
+    def build(
+        cls,
+        grid: Grid,
+        transport_u: np.ndarray,
+        transport_v: np.ndarray,
+        conductance_u: np.ndarray,
+        conductance_v: np.ndarray,
+    ) -> UpwindOperator:
         """Assemble the operator from face transports [m³/s] and conductances [m³/s]."""
         wet = grid.wet
         index = np.full(grid.shape, -1, dtype=np.int64)
@@ -91,14 +97,16 @@ class UpwindOperator:
             outward = np.maximum(-inward_sign * transports[sel], 0.0)
             np.add.at(inflow, cells[sel], inward)
             np.add.at(diag, cells[sel], -outward)
-        rows = np.concatenate([np.concatenate([np.atleast_1d(r) for r in rows]) if rows else [],
-                               np.arange(n)])
-        cols = np.concatenate([np.concatenate([np.atleast_1d(c) for c in cols]) if cols else [],
-                               np.arange(n)])
-        vals = np.concatenate([np.concatenate([np.atleast_1d(v) for v in vals]) if vals else [],
-                               diag])
-        matrix = sp.csr_matrix((vals, (rows.astype(np.int64), cols.astype(np.int64))),
-                               shape=(n, n))
+        rows = np.concatenate(
+            [np.concatenate([np.atleast_1d(r) for r in rows]) if rows else [], np.arange(n)]
+        )
+        cols = np.concatenate(
+            [np.concatenate([np.atleast_1d(c) for c in cols]) if cols else [], np.arange(n)]
+        )
+        vals = np.concatenate(
+            [np.concatenate([np.atleast_1d(v) for v in vals]) if vals else [], diag]
+        )
+        matrix = sp.csr_matrix((vals, (rows.astype(np.int64), cols.astype(np.int64))), shape=(n, n))
         matrix = sp.diags(1.0 / volume) @ matrix
         return cls(grid, index, matrix.tocsc(), inflow / volume, volume)
 
@@ -123,15 +131,22 @@ class UpwindOperator:
         return np.asarray(field)[self.grid.wet]
 
 
-def solve_upwind(operator: UpwindOperator, factors: spla.SuperLU, loads: np.ndarray,
-                 background: float) -> np.ndarray:
+def solve_upwind(
+    operator: UpwindOperator, factors: spla.SuperLU, loads: np.ndarray, background: float
+) -> np.ndarray:
     """Steady (ny, nx) concentration [mg/L] for loads (ny, nx) [g/s] and a background [mg/L]."""
     rhs = -(operator.to_vector(loads) / operator.volume + operator.inflow_rate * background)
     return operator.to_field(factors.solve(rhs))
 
 
-def defect_correction(residual, initial: np.ndarray, solve_correction, *, tolerance: float = 1e-10,
-                      max_iterations: int = 300) -> tuple[np.ndarray, int, float]:
+def defect_correction(
+    residual,
+    initial: np.ndarray,
+    solve_correction,
+    *,
+    tolerance: float = 1e-10,
+    max_iterations: int = 300,
+) -> tuple[np.ndarray, int, float]:
     """Solve residual(c) = 0 by c ← c − J⁻¹ residual(c) with an approximate Jacobian solve.
 
     ``residual`` maps (ntr, ny, nx) -> (ntr, ny, nx) [mg/L/s]; ``solve_correction`` maps a residual
