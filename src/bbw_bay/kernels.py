@@ -68,30 +68,119 @@ def _slope_y(c, interior_v, t, j, i, ny, limiter):
     return limited_slope(backward, forward, limiter)
 
 
-@_jit
-def _flux_y(
-    c, transport_v, conductance_v, interior_v, ghost_south, ghost_north, t, jf, i, ny, limiter
+@_jit_parallel
+def face_fluxes(
+    c,
+    transport_u,
+    transport_v,
+    conductance_u,
+    conductance_v,
+    interior_u,
+    interior_v,
+    ghost_west,
+    ghost_east,
+    ghost_south,
+    ghost_north,
+    limiter,
+    flux_u,
+    flux_v,
 ):
-    """Advective + diffusive flux [g/s] through y-face jf of column i (positive northward)."""
-    vel = transport_v[jf, i]
-    if jf == 0:
-        if vel > 0.0:
-            return vel * ghost_south[t, i]
-        return vel * c[t, 0, i]
-    if jf == ny:
-        if vel < 0.0:
-            return vel * ghost_north[t, i]
-        return vel * c[t, ny - 1, i]
-    c_s = c[t, jf - 1, i]
-    c_n = c[t, jf, i]
-    if vel > 0.0:
-        face = c_s + 0.5 * _slope_y(c, interior_v, t, jf - 1, i, ny, limiter)
-    else:
-        face = c_n - 0.5 * _slope_y(c, interior_v, t, jf, i, ny, limiter)
-    return vel * face - conductance_v[jf, i] * (c_n - c_s)
+    """Advective + diffusive fluxes [g/s] through every face, for all tracers.
+
+    Writes flux_u (ntr, ny, nx+1) (positive eastward) and flux_v (ntr, ny+1, nx) (positive
+    northward). Each face is computed once, so the neighbouring cells see bitwise-identical fluxes
+    and the divergence conserves mass to round-off.
+    """
+    ntr, ny, nx = c.shape
+    for j in nb.prange(ny + 1):
+        for t in range(ntr):
+            if j < ny:
+                vel = transport_u[j, 0]
+                flux_u[t, j, 0] = vel * (ghost_west[t, j] if vel > 0.0 else c[t, j, 0])
+                slope_west = _slope_x(c, interior_u, t, j, 0, nx, limiter)
+                for i in range(1, nx):
+                    slope_east = _slope_x(c, interior_u, t, j, i, nx, limiter)
+                    vel = transport_u[j, i]
+                    c_w = c[t, j, i - 1]
+                    c_e = c[t, j, i]
+                    if vel > 0.0:
+                        face = c_w + 0.5 * slope_west
+                    else:
+                        face = c_e - 0.5 * slope_east
+                    flux_u[t, j, i] = vel * face - conductance_u[j, i] * (c_e - c_w)
+                    slope_west = slope_east
+                vel = transport_u[j, nx]
+                flux_u[t, j, nx] = vel * (ghost_east[t, j] if vel < 0.0 else c[t, j, nx - 1])
+            if j == 0:
+                for i in range(nx):
+                    vel = transport_v[0, i]
+                    flux_v[t, 0, i] = vel * (ghost_south[t, i] if vel > 0.0 else c[t, 0, i])
+            elif j == ny:
+                for i in range(nx):
+                    vel = transport_v[ny, i]
+                    flux_v[t, ny, i] = vel * (ghost_north[t, i] if vel < 0.0 else c[t, ny - 1, i])
+            else:
+                for i in range(nx):
+                    vel = transport_v[j, i]
+                    c_s = c[t, j - 1, i]
+                    c_n = c[t, j, i]
+                    if vel > 0.0:
+                        face = c_s + 0.5 * _slope_y(c, interior_v, t, j - 1, i, ny, limiter)
+                    else:
+                        face = c_n - 0.5 * _slope_y(c, interior_v, t, j, i, ny, limiter)
+                    flux_v[t, j, i] = vel * face - conductance_v[j, i] * (c_n - c_s)
 
 
 @_jit_parallel
+def apply_fluxes(
+    c,
+    c_start,
+    flux_u,
+    flux_v,
+    inv_volume,
+    volume,
+    decay,
+    loads,
+    dt,
+    weight_start,
+    weight_stage,
+    out,
+    row_decay,
+    row_boundary,
+):
+    """out = weight_start·c_start + weight_stage·(c + Δt/V (flux divergence + loads) − Δt k c).
+
+    Also writes per row the decayed mass row_decay (ntr, ny) [g] and the net inflow through the
+    domain edges row_boundary (ntr, ny) [g] over the stage.
+    """
+    ntr, ny, nx = c.shape
+    for j in nb.prange(ny):
+        for t in range(ntr):
+            k = decay[t]
+            decayed = 0.0
+            for i in range(nx):
+                divergence = (
+                    flux_u[t, j, i]
+                    - flux_u[t, j, i + 1]
+                    + flux_v[t, j, i]
+                    - flux_v[t, j + 1, i]
+                    + loads[t, j, i]
+                )
+                c_here = c[t, j, i]
+                stage = c_here + dt * inv_volume[j, i] * divergence - dt * k * c_here
+                decayed += dt * k * c_here * volume[j, i]
+                out[t, j, i] = weight_start * c_start[t, j, i] + weight_stage * stage
+            boundary_in = flux_u[t, j, 0] - flux_u[t, j, nx]
+            if j == 0:
+                for i in range(nx):
+                    boundary_in += flux_v[t, 0, i]
+            if j == ny - 1:
+                for i in range(nx):
+                    boundary_in -= flux_v[t, ny, i]
+            row_decay[t, j] = decayed
+            row_boundary[t, j] = dt * boundary_in
+
+
 def transport_stage(
     c,
     c_start,
@@ -116,86 +205,48 @@ def transport_stage(
     out,
     row_decay,
     row_boundary,
+    flux_u,
+    flux_v,
 ):
-    """One forward-Euler stage of advection–diffusion–decay for all tracers (see module doc).
+    """One forward-Euler stage for all tracers (see module doc): face fluxes, then divergence.
 
     Shapes: c, c_start, loads, out (ntr, ny, nx); transport_u, conductance_u, interior_u
     (ny, nx+1); transport_v, conductance_v, interior_v (ny+1, nx); inv_volume, volume (ny, nx)
     [1/m³, m³; 0 on land]; decay (ntr,) [1/s]; ghosts (ntr, ny) west/east, (ntr, nx)
-    south/north [g/m³]. Writes out = weight_start·c_start + weight_stage·(stage result), and per
-    row the stage's decayed mass row_decay (ntr, ny) [g] and net boundary inflow row_boundary
-    (ntr, ny) [g] over dt.
+    south/north [g/m³]; scratch flux_u (ntr, ny, nx+1), flux_v (ntr, ny+1, nx) [g/s].
     """
-    ntr, ny, nx = c.shape
-    for j in nb.prange(ny):
-        for t in range(ntr):
-            k = decay[t]
-            boundary_in = 0.0
-            decayed = 0.0
-            # x-faces: carry the flux of the west face into the next cell
-            vel = transport_u[j, 0]
-            if vel > 0.0:
-                flux_west = vel * ghost_west[t, j]
-            else:
-                flux_west = vel * c[t, j, 0]
-            boundary_in += flux_west
-            slope_here = _slope_x(c, interior_u, t, j, 0, nx, limiter)
-            for i in range(nx):
-                # east face of cell i
-                vel = transport_u[j, i + 1]
-                if i == nx - 1:
-                    if vel < 0.0:
-                        flux_east = vel * ghost_east[t, j]
-                    else:
-                        flux_east = vel * c[t, j, i]
-                    boundary_in -= flux_east
-                    slope_next = 0.0
-                else:
-                    slope_next = _slope_x(c, interior_u, t, j, i + 1, nx, limiter)
-                    if vel > 0.0:
-                        face = c[t, j, i] + 0.5 * slope_here
-                    else:
-                        face = c[t, j, i + 1] - 0.5 * slope_next
-                    flux_east = vel * face - conductance_u[j, i + 1] * (c[t, j, i + 1] - c[t, j, i])
-                flux_south = _flux_y(
-                    c,
-                    transport_v,
-                    conductance_v,
-                    interior_v,
-                    ghost_south,
-                    ghost_north,
-                    t,
-                    j,
-                    i,
-                    ny,
-                    limiter,
-                )
-                flux_north = _flux_y(
-                    c,
-                    transport_v,
-                    conductance_v,
-                    interior_v,
-                    ghost_south,
-                    ghost_north,
-                    t,
-                    j + 1,
-                    i,
-                    ny,
-                    limiter,
-                )
-                if j == 0:
-                    boundary_in += flux_south
-                if j == ny - 1:
-                    boundary_in -= flux_north
-                divergence = flux_west - flux_east + flux_south - flux_north + loads[t, j, i]
-                c_here = c[t, j, i]
-                stage = c_here + dt * inv_volume[j, i] * divergence - dt * k * c_here
-                decayed += dt * k * c_here * volume[j, i]
-                out[t, j, i] = weight_start * c_start[t, j, i] + weight_stage * stage
-                flux_west = flux_east
-                slope_here = slope_next
-            row_decay[t, j] = decayed
-            row_boundary[t, j] = dt * boundary_in
+    face_fluxes(
+        c,
+        transport_u,
+        transport_v,
+        conductance_u,
+        conductance_v,
+        interior_u,
+        interior_v,
+        ghost_west,
+        ghost_east,
+        ghost_south,
+        ghost_north,
+        limiter,
+        flux_u,
+        flux_v,
+    )
+    apply_fluxes(
+        c,
+        c_start,
+        flux_u,
+        flux_v,
+        inv_volume,
+        volume,
+        decay,
+        loads,
+        dt,
+        weight_start,
+        weight_stage,
+        out,
+        row_decay,
+        row_boundary,
+    )
 
 
 @_jit_parallel
