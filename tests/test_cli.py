@@ -152,3 +152,17 @@ def test_nan_in_flow_is_a_clear_error():
     u[1, 2] = np.nan
     with pytest.raises(bb.flow.FlowError, match="NaN"):
         bb.Flow.steady(grid, u=u)
+
+
+def test_info_reports_what_produced_a_file(tmp_path, capsys):
+    out = tmp_path / "c.nc"
+    assert run_cli("run", CHANNEL, "--set", "run.duration_days=0.5", "-o", out, "-q") == 0
+    assert run_cli("info", out) == 0
+    text = capsys.readouterr().out
+    assert "bbw_bay" in text and "configs/channel.toml" in text and "sha256" in text
+
+
+def test_verify_command_passes_its_analytic_cases(capsys):
+    assert run_cli("verify") == 0
+    out = capsys.readouterr().out
+    assert out.count("PASS") == 3 and "relative_l1_error" in out

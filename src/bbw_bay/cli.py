@@ -332,6 +332,70 @@ def cmd_steady(args) -> int:
     return 0
 
 
+def cmd_verify(args) -> int:
+    from bbw_bay.verification import CASES
+
+    failures = 0
+    for name, case in CASES.items():
+        result = case()
+        print(f"{name}:")
+        for key, value in result.items():
+            print(f"  {key:<26} {value:.3e}")
+        ok = {
+            "gaussian_puff": result.get("relative_l1_error", 1.0) < 0.03,
+            "point_source_k0": result.get("median_relative_error", 1.0) < 0.005,
+            "solid_body_rotation": result.get("relative_mass_error", 1.0) < 1e-12
+            and result.get("minimum", -1.0) >= 0.0,
+        }[name]
+        print(f"  {'PASS' if ok else 'FAIL'}")
+        failures += not ok
+    return 1 if failures else 0
+
+
+def cmd_info(args) -> int:
+    import xarray as xr
+
+    with xr.open_dataset(args.file) as ds:
+        attrs = dict(ds.attrs)
+        print(f"file       {args.file}")
+        print(f"produced   {attrs.get('source', 'unknown')} ({attrs.get('history', '')})")
+        print(f"variables  {', '.join(ds.data_vars)}; dims {dict(ds.sizes)}")
+        for key in ("steps", "dt_max_s", "advection", "steady_iterations"):
+            if key in attrs:
+                print(f"{key:<10} {attrs[key]}")
+        if attrs.get("input_checksums"):
+            print("inputs (sha256):")
+            for name, digest in json.loads(attrs["input_checksums"]).items():
+                print(f"  {digest[:16]}…  {name}")
+        if attrs.get("mass_budget"):
+            print("mass budget:", attrs["mass_budget"])
+        print("config:")
+        print("  " + attrs.get("config", "").replace("\n", "\n  "))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    import xarray as xr
+
+    from bbw_bay.evaluate import evaluate, evaluation_table, to_csv
+
+    with xr.open_dataset(args.file) as ds:
+        result = evaluate(ds)
+    print(evaluation_table(result))
+    if args.csv:
+        to_csv(result, args.csv)
+        print(f"wrote {args.csv}")
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from bbw_bay.plots import plot_file
+
+    plot_file(args.file, args.kind, tracer=args.tracer, output=args.output)
+    print(f"wrote {args.output}")
+    return 0
+
+
 # ---------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -396,6 +460,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common(p, output=False)
     p.set_defaults(func=cmd_check)
+    p = sub.add_parser(
+        "verify",
+        help="run the analytic verification cases; print error norms",
+        epilog="example:\n  bbw-bay verify",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.set_defaults(func=cmd_verify)
+    p = sub.add_parser(
+        "info",
+        help="what produced an output file (version, config, checksums)",
+        epilog="example:\n  bbw-bay info baseline.nc",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("file", help="a netCDF written by bbw-bay")
+    p.set_defaults(func=cmd_info)
+    p = sub.add_parser(
+        "evaluate",
+        help="GB 3097 class shares and pass/fail per zone",
+        epilog="example:\n  bbw-bay evaluate baseline.nc --csv zones.csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("file", help="a netCDF written by bbw-bay run or steady (lon/lat grid)")
+    p.add_argument("--csv", help="also write the table as CSV")
+    p.set_defaults(func=cmd_evaluate)
+    p = sub.add_parser(
+        "plot",
+        help="draw a figure from an output file",
+        epilog="example:\n  bbw-bay plot baseline.nc --kind class -o class.png",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("file", help="a netCDF written by bbw-bay")
+    p.add_argument(
+        "--kind",
+        required=True,
+        choices=("concentration", "class", "flow", "timeseries", "scenarios"),
+    )
+    p.add_argument("--tracer", default=None, help="tracer to draw (default: the first)")
+    p.add_argument("-o", "--output", required=True, help="PNG file to write")
+    p.set_defaults(func=cmd_plot)
     return parser
 
 
