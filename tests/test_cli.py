@@ -166,3 +166,11 @@ def test_verify_command_passes_its_analytic_cases(capsys):
     assert run_cli("verify") == 0
     out = capsys.readouterr().out
     assert out.count("PASS") == 3 and "relative_l1_error" in out
+
+
+def test_plot_command_writes_a_png(tmp_path):
+    out = tmp_path / "c.nc"
+    assert run_cli("run", CHANNEL, "--set", "run.duration_days=0.5", "-o", out, "-q") == 0
+    png = tmp_path / "c.png"
+    assert run_cli("plot", out, "--kind", "concentration", "--tracer", "DIN", "-o", png) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
