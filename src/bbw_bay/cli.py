@@ -110,15 +110,9 @@ def _output_path(args, default_suffix: str) -> Path:
 
 
 def _check_writable(path: Path, overwrite: bool) -> None:
-    from bbw_bay.output import OutputError
+    from bbw_bay.output import check_writable
 
-    if path.exists() and not overwrite:
-        raise OutputError(f"{path} exists; add --overwrite to replace it")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputError(f"output folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise OutputError(f"output folder {folder} is not writable")
+    check_writable(path, overwrite=overwrite)
 
 
 def _checksums(config) -> dict:

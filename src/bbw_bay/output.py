@@ -175,16 +175,24 @@ class OutputError(OSError):
     """An output file cannot be written."""
 
 
-def write_netcdf(ds: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
-    """Write ``ds`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+def check_writable(path: str | os.PathLike, *, overwrite: bool) -> Path:
+    """The output folder of ``path``; OutputError if it is missing, read-only, or ``path``
+    exists and ``overwrite`` is False."""
     path = Path(path)
     if path.exists() and not overwrite:
-        raise OutputError(f"{path} exists; pass --overwrite (overwrite=True) to replace it")
+        raise OutputError(f"{path} exists; add --overwrite (overwrite=True) to replace it")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise OutputError(f"output folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
         raise OutputError(f"output folder {folder} is not writable")
+    return folder
+
+
+def write_netcdf(ds: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
+    """Write ``ds`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    folder = check_writable(path, overwrite=overwrite)
     encoding = {
         name: {"zlib": True, "complevel": 4} for name in ds.data_vars if ds[name].dtype.kind == "f"
     }
