@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 import bbw_bay as bb
 from bbw_bay.verification import point_source_k0
 from tests.conftest import streamfunction_flow
