@@ -1,4 +1,5 @@
-"""Every Numba kernel of bbw_bay: arrays and floats in, ``out`` written, nothing allocated.
+"""Every Numba kernel of bbw_bay: arrays and floats in, ``out`` written (no allocation in the
+inner loops; each thread allocates a few row buffers once per stage).
 
 The transport step is a finite-volume flux divergence on the C-grid, so mass is conserved to
 round-off by construction. One forward-Euler stage, for all tracers in one pass, is
@@ -21,164 +22,91 @@ the interior value (slope 0) on outflow, with no diffusive flux.
 
 from __future__ import annotations
 
+import math
+
 import numba as nb
 import numpy as np
 
 LIMITERS = {"upwind": 0, "minmod": 1, "mc": 2, "vanleer": 3, "superbee": 4}
 
-_jit = nb.njit(cache=True, error_model="numpy", fastmath=False)
+_jit_inline = nb.njit(cache=True, error_model="numpy", fastmath=False, inline="always")
 _jit_parallel = nb.njit(cache=True, error_model="numpy", fastmath=False, parallel=True)
 
 
-@_jit
-def limited_slope(backward: float, forward: float, limiter: int) -> float:
-    """Limited cell slope (difference per cell) from its backward and forward differences."""
-    if limiter == 0 or backward * forward <= 0.0:
-        return 0.0
-    sign = 1.0 if backward > 0.0 else -1.0
+@_jit_inline
+def limited_slope(backward, forward, limiter):
+    """Limited cell slope from its backward/forward differences; branch-free in the data.
+
+    |s| ≤ 2 min(|Δ−|, |Δ+|) for every limiter, which keeps each stage a convex combination.
+    """
     a = abs(backward)
     b = abs(forward)
-    if limiter == 1:  # minmod
-        return sign * min(a, b)
-    if limiter == 2:  # monotonised central
-        return sign * min(2.0 * a, 2.0 * b, 0.5 * (a + b))
-    if limiter == 3:  # van Leer (harmonic)
-        return sign * 2.0 * a * b / (a + b)
-    # superbee
-    return sign * max(min(2.0 * a, b), min(a, 2.0 * b))
+    if limiter == 1:
+        m = min(a, b)
+    elif limiter == 2:
+        m = min(2.0 * a, 2.0 * b, 0.5 * (a + b))
+    elif limiter == 3:
+        m = 2.0 * a * b / (a + b)
+    elif limiter == 4:
+        m = max(min(2.0 * a, b), min(a, 2.0 * b))
+    else:
+        m = 0.0
+    m = m if backward * forward > 0.0 else 0.0
+    return math.copysign(m, backward)
 
 
-@_jit
-def _slope_x(c, interior_u, t, j, i, nx, limiter):
-    """Limited x-slope of cell (j, i); differences across non-interior faces count as zero."""
-    im = max(i - 1, 0)
-    ip = min(i + 1, nx - 1)
-    backward = interior_u[j, i] * (c[t, j, i] - c[t, j, im])
-    forward = interior_u[j, i + 1] * (c[t, j, ip] - c[t, j, i])
-    return limited_slope(backward, forward, limiter)
+@_jit_inline
+def _row_slopes_x(c, interior_u, t, j, nx, limiter, sx):
+    """Limited x-slopes of row j of tracer t (zero difference across non-interior faces)."""
+    if nx == 1:
+        sx[0] = 0.0
+        return
+    sx[0] = limited_slope(0.0, interior_u[j, 1] * (c[t, j, 1] - c[t, j, 0]), limiter)
+    for i in range(1, nx - 1):
+        sx[i] = limited_slope(
+            interior_u[j, i] * (c[t, j, i] - c[t, j, i - 1]),
+            interior_u[j, i + 1] * (c[t, j, i + 1] - c[t, j, i]),
+            limiter,
+        )
+    sx[nx - 1] = limited_slope(
+        interior_u[j, nx - 1] * (c[t, j, nx - 1] - c[t, j, nx - 2]), 0.0, limiter
+    )
 
 
-@_jit
-def _slope_y(c, interior_v, t, j, i, ny, limiter):
-    """Limited y-slope of cell (j, i); differences across non-interior faces count as zero."""
+@_jit_inline
+def _row_slopes_y(c, interior_v, t, j, ny, nx, limiter, sy):
+    """Limited y-slopes of row j of tracer t."""
     jm = max(j - 1, 0)
     jp = min(j + 1, ny - 1)
-    backward = interior_v[j, i] * (c[t, j, i] - c[t, jm, i])
-    forward = interior_v[j + 1, i] * (c[t, jp, i] - c[t, j, i])
-    return limited_slope(backward, forward, limiter)
+    for i in range(nx):
+        sy[i] = limited_slope(
+            interior_v[j, i] * (c[t, j, i] - c[t, jm, i]),
+            interior_v[j + 1, i] * (c[t, jp, i] - c[t, j, i]),
+            limiter,
+        )
 
 
-@_jit_parallel
-def face_fluxes(
-    c,
-    transport_u,
-    transport_v,
-    conductance_u,
-    conductance_v,
-    interior_u,
-    interior_v,
-    ghost_west,
-    ghost_east,
-    ghost_south,
-    ghost_north,
-    limiter,
-    flux_u,
-    flux_v,
+@_jit_inline
+def _row_flux_y(
+    c, transport_v, conductance_v, ghost_south, ghost_north, t, jf, ny, nx, s_south, s_north, fv
 ):
-    """Advective + diffusive fluxes [g/s] through every face, for all tracers.
-
-    Writes flux_u (ntr, ny, nx+1) (positive eastward) and flux_v (ntr, ny+1, nx) (positive
-    northward). Each face is computed once, so the neighbouring cells see bitwise-identical fluxes
-    and the divergence conserves mass to round-off.
-    """
-    ntr, ny, nx = c.shape
-    for j in nb.prange(ny + 1):
-        for t in range(ntr):
-            if j < ny:
-                vel = transport_u[j, 0]
-                flux_u[t, j, 0] = vel * (ghost_west[t, j] if vel > 0.0 else c[t, j, 0])
-                slope_west = _slope_x(c, interior_u, t, j, 0, nx, limiter)
-                for i in range(1, nx):
-                    slope_east = _slope_x(c, interior_u, t, j, i, nx, limiter)
-                    vel = transport_u[j, i]
-                    c_w = c[t, j, i - 1]
-                    c_e = c[t, j, i]
-                    if vel > 0.0:
-                        face = c_w + 0.5 * slope_west
-                    else:
-                        face = c_e - 0.5 * slope_east
-                    flux_u[t, j, i] = vel * face - conductance_u[j, i] * (c_e - c_w)
-                    slope_west = slope_east
-                vel = transport_u[j, nx]
-                flux_u[t, j, nx] = vel * (ghost_east[t, j] if vel < 0.0 else c[t, j, nx - 1])
-            if j == 0:
-                for i in range(nx):
-                    vel = transport_v[0, i]
-                    flux_v[t, 0, i] = vel * (ghost_south[t, i] if vel > 0.0 else c[t, 0, i])
-            elif j == ny:
-                for i in range(nx):
-                    vel = transport_v[ny, i]
-                    flux_v[t, ny, i] = vel * (ghost_north[t, i] if vel < 0.0 else c[t, ny - 1, i])
-            else:
-                for i in range(nx):
-                    vel = transport_v[j, i]
-                    c_s = c[t, j - 1, i]
-                    c_n = c[t, j, i]
-                    if vel > 0.0:
-                        face = c_s + 0.5 * _slope_y(c, interior_v, t, j - 1, i, ny, limiter)
-                    else:
-                        face = c_n - 0.5 * _slope_y(c, interior_v, t, j, i, ny, limiter)
-                    flux_v[t, j, i] = vel * face - conductance_v[j, i] * (c_n - c_s)
-
-
-@_jit_parallel
-def apply_fluxes(
-    c,
-    c_start,
-    flux_u,
-    flux_v,
-    inv_volume,
-    volume,
-    decay,
-    loads,
-    dt,
-    weight_start,
-    weight_stage,
-    out,
-    row_decay,
-    row_boundary,
-):
-    """out = weight_start·c_start + weight_stage·(c + Δt/V (flux divergence + loads) − Δt k c).
-
-    Also writes per row the decayed mass row_decay (ntr, ny) [g] and the net inflow through the
-    domain edges row_boundary (ntr, ny) [g] over the stage.
-    """
-    ntr, ny, nx = c.shape
-    for j in nb.prange(ny):
-        for t in range(ntr):
-            k = decay[t]
-            decayed = 0.0
-            for i in range(nx):
-                divergence = (
-                    flux_u[t, j, i]
-                    - flux_u[t, j, i + 1]
-                    + flux_v[t, j, i]
-                    - flux_v[t, j + 1, i]
-                    + loads[t, j, i]
-                )
-                c_here = c[t, j, i]
-                stage = c_here + dt * inv_volume[j, i] * divergence - dt * k * c_here
-                decayed += dt * k * c_here * volume[j, i]
-                out[t, j, i] = weight_start * c_start[t, j, i] + weight_stage * stage
-            boundary_in = flux_u[t, j, 0] - flux_u[t, j, nx]
-            if j == 0:
-                for i in range(nx):
-                    boundary_in += flux_v[t, 0, i]
-            if j == ny - 1:
-                for i in range(nx):
-                    boundary_in -= flux_v[t, ny, i]
-            row_decay[t, j] = decayed
-            row_boundary[t, j] = dt * boundary_in
+    """Fluxes [g/s] through y-face row jf; s_south, s_north = y-slopes of rows jf-1, jf."""
+    if jf == 0:
+        for i in range(nx):
+            vel = transport_v[0, i]
+            fv[i] = vel * (ghost_south[t, i] if vel > 0.0 else c[t, 0, i])
+    elif jf == ny:
+        for i in range(nx):
+            vel = transport_v[ny, i]
+            fv[i] = vel * (ghost_north[t, i] if vel < 0.0 else c[t, ny - 1, i])
+    else:
+        for i in range(nx):
+            vel = transport_v[jf, i]
+            c_s = c[t, jf - 1, i]
+            c_n = c[t, jf, i]
+            up = c_s + 0.5 * s_south[i]
+            dn = c_n - 0.5 * s_north[i]
+            fv[i] = vel * (up if vel > 0.0 else dn) - conductance_v[jf, i] * (c_n - c_s)
 
 
 def transport_stage(
@@ -205,48 +133,145 @@ def transport_stage(
     out,
     row_decay,
     row_boundary,
-    flux_u,
-    flux_v,
 ):
-    """One forward-Euler stage for all tracers (see module doc): face fluxes, then divergence.
-
-    Shapes: c, c_start, loads, out (ntr, ny, nx); transport_u, conductance_u, interior_u
-    (ny, nx+1); transport_v, conductance_v, interior_v (ny+1, nx); inv_volume, volume (ny, nx)
-    [1/m³, m³; 0 on land]; decay (ntr,) [1/s]; ghosts (ntr, ny) west/east, (ntr, nx)
-    south/north [g/m³]; scratch flux_u (ntr, ny, nx+1), flux_v (ntr, ny+1, nx) [g/s].
-    """
-    face_fluxes(
+    """One forward-Euler stage for all tracers (same arguments as the fused kernel)."""
+    _stage_blocks(
         c,
+        c_start,
         transport_u,
         transport_v,
         conductance_u,
         conductance_v,
         interior_u,
         interior_v,
-        ghost_west,
-        ghost_east,
-        ghost_south,
-        ghost_north,
-        limiter,
-        flux_u,
-        flux_v,
-    )
-    apply_fluxes(
-        c,
-        c_start,
-        flux_u,
-        flux_v,
         inv_volume,
         volume,
         decay,
         loads,
+        ghost_west,
+        ghost_east,
+        ghost_south,
+        ghost_north,
         dt,
         weight_start,
         weight_stage,
+        limiter,
         out,
         row_decay,
         row_boundary,
+        min(c.shape[1], nb.get_num_threads()),
     )
+
+
+@_jit_parallel
+def _stage_blocks(
+    c,
+    c_start,
+    transport_u,
+    transport_v,
+    conductance_u,
+    conductance_v,
+    interior_u,
+    interior_v,
+    inv_volume,
+    volume,
+    decay,
+    loads,
+    ghost_west,
+    ghost_east,
+    ghost_south,
+    ghost_north,
+    dt,
+    weight_start,
+    weight_stage,
+    limiter,
+    out,
+    row_decay,
+    row_boundary,
+    nblock,
+):
+    """The stage with rows split in ``nblock`` contiguous blocks (one per thread)."""
+    ntr, ny, nx = c.shape
+    for block in nb.prange(nblock):
+        j0 = block * ny // nblock
+        j1 = (block + 1) * ny // nblock
+        sy_prev = np.zeros((ntr, nx))  # y-slopes of row j-1, j, j+1
+        sy_here = np.empty((ntr, nx))
+        sy_next = np.empty((ntr, nx))
+        fv_s = np.empty((ntr, nx))  # fluxes through the south and north faces of row j
+        fv_n = np.empty((ntr, nx))
+        sx = np.empty(nx)
+        fu = np.empty(nx + 1)
+        for t in range(ntr):
+            _row_slopes_y(c, interior_v, t, j0, ny, nx, limiter, sy_here[t])
+            if j0 > 0:
+                _row_slopes_y(c, interior_v, t, j0 - 1, ny, nx, limiter, sy_prev[t])
+            _row_flux_y(
+                c,
+                transport_v,
+                conductance_v,
+                ghost_south,
+                ghost_north,
+                t,
+                j0,
+                ny,
+                nx,
+                sy_prev[t],
+                sy_here[t],
+                fv_s[t],
+            )
+        for j in range(j0, j1):
+            for t in range(ntr):
+                if j + 1 < ny:
+                    _row_slopes_y(c, interior_v, t, j + 1, ny, nx, limiter, sy_next[t])
+                _row_flux_y(
+                    c,
+                    transport_v,
+                    conductance_v,
+                    ghost_south,
+                    ghost_north,
+                    t,
+                    j + 1,
+                    ny,
+                    nx,
+                    sy_here[t],
+                    sy_next[t],
+                    fv_n[t],
+                )
+                _row_slopes_x(c, interior_u, t, j, nx, limiter, sx)
+                vel = transport_u[j, 0]
+                fu[0] = vel * (ghost_west[t, j] if vel > 0.0 else c[t, j, 0])
+                for i in range(1, nx):
+                    vel = transport_u[j, i]
+                    c_w = c[t, j, i - 1]
+                    c_e = c[t, j, i]
+                    up = c_w + 0.5 * sx[i - 1]
+                    dn = c_e - 0.5 * sx[i]
+                    fu[i] = vel * (up if vel > 0.0 else dn) - conductance_u[j, i] * (c_e - c_w)
+                vel = transport_u[j, nx]
+                fu[nx] = vel * (ghost_east[t, j] if vel < 0.0 else c[t, j, nx - 1])
+                k = decay[t]
+                fs = fv_s[t]
+                fn = fv_n[t]
+                for i in range(nx):
+                    divergence = fu[i] - fu[i + 1] + fs[i] - fn[i] + loads[t, j, i]
+                    c_here = c[t, j, i]
+                    stage = c_here + dt * inv_volume[j, i] * divergence - dt * k * c_here
+                    out[t, j, i] = weight_start * c_start[t, j, i] + weight_stage * stage
+                decayed = 0.0
+                for i in range(nx):
+                    decayed += dt * k * c[t, j, i] * volume[j, i]
+                boundary_in = fu[0] - fu[nx]
+                if j == 0:
+                    for i in range(nx):
+                        boundary_in += fs[i]
+                if j == ny - 1:
+                    for i in range(nx):
+                        boundary_in -= fn[i]
+                row_decay[t, j] = decayed
+                row_boundary[t, j] = dt * boundary_in
+            sy_prev, sy_here, sy_next = sy_here, sy_next, sy_prev
+            fv_s, fv_n = fv_n, fv_s
 
 
 @_jit_parallel

@@ -262,8 +262,6 @@ class Solver:
         self.boundary = BoundaryState(grid, ntr, return_time)
         self._scratch = np.empty((ntr, *grid.shape))
         self._row_decay = np.zeros((ntr, grid.ny))
-        self._flux_u = np.zeros((ntr, grid.ny, grid.nx + 1))
-        self._flux_v = np.zeros((ntr, grid.ny + 1, grid.nx))
         self._row_boundary = np.zeros((ntr, grid.ny))
         self._loads_cache: tuple[float, np.ndarray] | None = None
 
@@ -372,9 +370,7 @@ class Solver:
             result, decayed, boundary_in = reference.transport_stage(*args)
             out[:] = result
             return decayed, boundary_in
-        kernels.transport_stage(
-            *args, out, self._row_decay, self._row_boundary, self._flux_u, self._flux_v
-        )
+        kernels.transport_stage(*args, out, self._row_decay, self._row_boundary)
         return self._row_decay.sum(axis=1), self._row_boundary.sum(axis=1)
 
     def residual(self, c: np.ndarray, time: float = 0.0) -> np.ndarray:
