@@ -8,6 +8,8 @@ knows the exact values it should see drawn.
 
 from __future__ import annotations
 
+import os
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -329,7 +331,9 @@ def test_save_figure_is_atomic_png_at_150_dpi(tmp_path):
     k = data.index(b"pHYs")  # pixels per metre: 150 dpi = 5905.5 /m, stored rounded
     assert int.from_bytes(data[k + 4:k + 8], "big") == round(150 / 0.0254)
     assert [p.name for p in tmp_path.iterdir()] == ["fig.png"]  # no temporary file left
-    assert path.stat().st_mode & 0o777 == 0o666 & ~plots._umask()  # not mkstemp's 0600
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
 
 
 def test_plot_file_writes_each_kind(tmp_path):

@@ -109,58 +109,17 @@ def _row_flux_y(
             fv[i] = vel * (up if vel > 0.0 else dn) - conductance_v[jf, i] * (c_n - c_s)
 
 
-def transport_stage(
-    c,
-    c_start,
-    transport_u,
-    transport_v,
-    conductance_u,
-    conductance_v,
-    interior_u,
-    interior_v,
-    inv_volume,
-    volume,
-    decay,
-    loads,
-    ghost_west,
-    ghost_east,
-    ghost_south,
-    ghost_north,
-    dt,
-    weight_start,
-    weight_stage,
-    limiter,
-    out,
-    row_decay,
-    row_boundary,
-):
-    """One forward-Euler stage for all tracers (same arguments as the fused kernel)."""
-    _stage_blocks(
-        c,
-        c_start,
-        transport_u,
-        transport_v,
-        conductance_u,
-        conductance_v,
-        interior_u,
-        interior_v,
-        inv_volume,
-        volume,
-        decay,
-        loads,
-        ghost_west,
-        ghost_east,
-        ghost_south,
-        ghost_north,
-        dt,
-        weight_start,
-        weight_stage,
-        limiter,
-        out,
-        row_decay,
-        row_boundary,
-        min(c.shape[1], nb.get_num_threads()),
-    )
+def transport_stage(*arrays_and_scalars):
+    """One forward-Euler stage for all tracers, rows split into one block per thread.
+
+    Arguments, in order: c, c_start, transport_u, transport_v, conductance_u, conductance_v,
+    interior_u, interior_v, inv_volume, volume, decay, loads, ghost_west, ghost_east,
+    ghost_south, ghost_north, dt, weight_start, weight_stage, limiter, out, row_decay,
+    row_boundary (see `_stage_blocks`). The thread count is read here, outside the compiled code,
+    because reading it inside stops ``cache=True`` from working.
+    """
+    c = arrays_and_scalars[0]
+    _stage_blocks(*arrays_and_scalars, min(c.shape[1], nb.get_num_threads()))
 
 
 @_jit_parallel

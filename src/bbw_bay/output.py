@@ -175,6 +175,29 @@ class OutputError(OSError):
     """An output file cannot be written."""
 
 
+def atomic_write(path: str | os.PathLike, write) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``.
+
+    A crash mid-write leaves the old file (or none), never a truncated one; the temporary file is
+    removed on failure and the result gets the usual mode (umask applied), not mkstemp's 0600.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
 def check_writable(path: str | os.PathLike, *, overwrite: bool) -> Path:
     """The output folder of ``path``; OutputError if it is missing, read-only, or ``path``
     exists and ``overwrite`` is False."""
@@ -192,20 +215,9 @@ def check_writable(path: str | os.PathLike, *, overwrite: bool) -> Path:
 def write_netcdf(ds: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
     """Write ``ds`` to ``path`` atomically (temporary file in the same folder, then rename)."""
     path = Path(path)
-    folder = check_writable(path, overwrite=overwrite)
+    check_writable(path, overwrite=overwrite)
     encoding = {
         name: {"zlib": True, "complevel": 4} for name in ds.data_vars if ds[name].dtype.kind == "f"
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
-    try:
-        ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding))
     return path

@@ -14,7 +14,6 @@ import contextlib
 import functools
 import logging
 import os
-import tempfile
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
@@ -937,24 +936,10 @@ def save_figure(fig, path: str | os.PathLike, *, dpi: int = 150) -> Path:
     if not folder.is_dir():
         raise OSError(f"output folder {folder} does not exist")
     fmt = path.suffix.lstrip(".").lower() or "png"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    from bbw_bay.output import atomic_write
+
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight"))
     return path
-
-
-def _umask() -> int:
-    """The process umask (read by setting and restoring it)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def default_stations(ds: xr.Dataset, *, limit: int = 6) -> dict[str, tuple[float, float]]:
