@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -65,7 +65,7 @@ def build_sources(config: Config, grid: Grid, tracers: dict[str, Tracer]) -> lis
         path = None if s["file"] == "default" else config.folder / s["file"]
         for src in read_sources(path, snap=bool(s["snap_to_sea"])):
             loads = {k: v * scale for k, v in src.loads.items() if k in tracers}
-            sources.append(_snapped(_replace(src, loads=loads), grid))
+            sources.append(_snapped(replace(src, loads=loads), grid))
     for entry in config.point_sources:
         loads = {k: float(v) for k, v in entry["loads_g_per_s"].items()}
         for k, v in entry["loads_t_per_yr"].items():
@@ -86,13 +86,7 @@ def build_sources(config: Config, grid: Grid, tracers: dict[str, Tracer]) -> lis
 def _snapped(src: PointSource, grid: Grid) -> PointSource:
     """The source moved to the centre of its receiving wet cell (warns once if it was on land)."""
     j, i = src.locate(grid)
-    return _replace(src, x=float(grid.x_centre[i]), y=float(grid.y_centre[j]))
-
-
-def _replace(src: PointSource, **changes) -> PointSource:
-    from dataclasses import replace
-
-    return replace(src, **changes)
+    return replace(src, x=float(grid.x_centre[i]), y=float(grid.y_centre[j]))
 
 
 def build_tracers(config: Config, season: str = "annual") -> dict[str, Tracer]:
@@ -183,12 +177,12 @@ def build(config: Config, *, season: str | None = None, steady: bool = False) ->
     sources = build_sources(config, grid, tracers)
     if steady:
         sources = [
-            _replace(s, monthly_load_factor=None, monthly_discharge_factor=None) for s in sources
+            replace(s, monthly_load_factor=None, monthly_discharge_factor=None) for s in sources
         ]
     elif config["flow"]["kind"] == "circulation":
         # the seasonal circulation carries the annual-mean river discharge (loads keep their
         # monthly pattern), so the divergence check compares against the annual discharge
-        sources = [_replace(s, monthly_discharge_factor=None) for s in sources]
+        sources = [replace(s, monthly_discharge_factor=None) for s in sources]
     flow = build_flow(config, grid, sources, season=season)
     t = config["transport"]
     model = Model(

@@ -425,11 +425,21 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("-o", "--output", help="output netCDF (default: CONFIG_NAME.nc)")
             p.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
-    p = sub.add_parser(
+    def command(name, func, help_text, example):
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            epilog=f"example:\n  {example}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        p.set_defaults(func=func)
+        return p
+
+    p = command(
         "run",
-        help="march the model in time and write a netCDF",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example:\n  bbw-bay run configs/channel.toml -o channel.nc",
+        cmd_run,
+        "march the model in time and write a netCDF",
+        "bbw-bay run configs/channel.toml -o channel.nc",
     )
     common(p)
     p.add_argument(
@@ -437,52 +447,49 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="continue from OUTPUT.checkpoint.npz (run.checkpoint_interval_days > 0)",
     )
-    p.set_defaults(func=cmd_run)
-    p = sub.add_parser(
-        "steady",
-        help="solve the steady state (sparse direct solver)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example:\n  bbw-bay steady configs/beibu_gulf.toml --season winter",
+    common(
+        command(
+            "steady",
+            cmd_steady,
+            "solve the steady state (sparse direct solver)",
+            "bbw-bay steady configs/beibu_gulf.toml --season winter",
+        )
     )
-    common(p)
-    p.set_defaults(func=cmd_steady)
-    p = sub.add_parser(
-        "check",
-        help="validate a config; print settings, time step and Courant",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example:\n  bbw-bay check configs/channel.toml",
+    common(
+        command(
+            "check",
+            cmd_check,
+            "validate a config; print settings, time step and Courant",
+            "bbw-bay check configs/channel.toml",
+        ),
+        output=False,
     )
-    common(p, output=False)
-    p.set_defaults(func=cmd_check)
-    p = sub.add_parser(
+    command(
         "verify",
-        help="run the analytic verification cases; print error norms",
-        epilog="example:\n  bbw-bay verify",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        cmd_verify,
+        "run the analytic verification cases; print error norms",
+        "bbw-bay verify",
     )
-    p.set_defaults(func=cmd_verify)
-    p = sub.add_parser(
+    p = command(
         "info",
-        help="what produced an output file (version, config, checksums)",
-        epilog="example:\n  bbw-bay info baseline.nc",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        cmd_info,
+        "what produced an output file (version, config, checksums)",
+        "bbw-bay info baseline.nc",
     )
     p.add_argument("file", help="a netCDF written by bbw-bay")
-    p.set_defaults(func=cmd_info)
-    p = sub.add_parser(
+    p = command(
         "evaluate",
-        help="GB 3097 class shares and pass/fail per zone",
-        epilog="example:\n  bbw-bay evaluate baseline.nc --csv zones.csv",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        cmd_evaluate,
+        "GB 3097 class shares and pass/fail per zone",
+        "bbw-bay evaluate baseline.nc --csv zones.csv",
     )
     p.add_argument("file", help="a netCDF written by bbw-bay run or steady (lon/lat grid)")
     p.add_argument("--csv", help="also write the table as CSV")
-    p.set_defaults(func=cmd_evaluate)
-    p = sub.add_parser(
+    p = command(
         "plot",
-        help="draw a figure from an output file",
-        epilog="example:\n  bbw-bay plot baseline.nc --kind class -o class.png",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        cmd_plot,
+        "draw a figure from an output file",
+        "bbw-bay plot baseline.nc --kind class -o class.png",
     )
     p.add_argument("file", help="a netCDF written by bbw-bay")
     p.add_argument(
@@ -492,7 +499,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--tracer", default=None, help="tracer to draw (default: the first)")
     p.add_argument("-o", "--output", required=True, help="PNG file to write")
-    p.set_defaults(func=cmd_plot)
     return parser
 
 

@@ -44,6 +44,7 @@ import xarray as xr
 
 from bbw_bay.forcing import forcing_path
 from bbw_bay.gulf import points_in_polygon
+from bbw_bay.output import horizontal_dims
 from bbw_bay.standards import (
     CLASSES,
     NO_VALUE,
@@ -231,15 +232,6 @@ def load_zones(path: str | os.PathLike | None = None) -> list[Zone]:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _horizontal(ds: xr.Dataset) -> tuple[str, str, bool]:
-    """(Y, X) dimension names and whether the dataset is geographic."""
-    if "lat" in ds.dims and "lon" in ds.dims:
-        return "lat", "lon", True
-    if "y" in ds.dims and "x" in ds.dims:
-        return "y", "x", False
-    raise ValueError(f"dataset has neither (lat, lon) nor (y, x) dimensions: {dict(ds.sizes)}")
-
-
 def _as_zones(zones, geographic: bool) -> list[Zone]:
     if zones is None:
         if not geographic:
@@ -254,7 +246,7 @@ def _as_zones(zones, geographic: bool) -> list[Zone]:
 
 def zone_masks(ds: xr.Dataset, zones: Sequence[Zone]) -> dict[str, np.ndarray]:
     """(Y, X) bool mask of each zone's wet cells, exclusions applied."""
-    ydim, xdim, _ = _horizontal(ds)
+    ydim, xdim, _ = horizontal_dims(ds)
     x, y = ds[xdim].values, ds[ydim].values
     if "wet" in ds:
         wet = ds["wet"].transpose(ydim, xdim).values != 0
@@ -358,7 +350,7 @@ def evaluate(ds: xr.Dataset, *, zones=None, tracers=None, targets=None,
     """
     if not 0.0 <= pass_share <= 1.0:
         raise ValueError(f"pass_share must lie in [0, 1]; got {pass_share}")
-    ydim, xdim, geographic = _horizontal(ds)
+    ydim, xdim, geographic = horizontal_dims(ds)
     zone_list = _as_zones(zones, geographic)
     masks = zone_masks(ds, zone_list)
     tmap = _tracer_map(ds, tracers)
@@ -469,7 +461,7 @@ def class_map(ds: xr.Dataset, tracer: str | None = None) -> xr.DataArray:
 
     `tracer` None gives the worst class over every known tracer present in `ds`.
     """
-    ydim, xdim, _ = _horizontal(ds)
+    ydim, xdim, _ = horizontal_dims(ds)
     tmap = _tracer_map(ds, None if tracer is None else [tracer])
     classes = {var: classify(_fields(ds, var, ydim, xdim)[1], key) for var, key in tmap.items()}
     klass = overall_class(classes) if tracer is None else classes[tracer]

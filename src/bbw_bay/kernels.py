@@ -254,39 +254,3 @@ def threading_layer() -> str:
         return nb.threading_layer()
     except ValueError:
         return "unknown"
-
-
-def warm_up() -> None:
-    """Compile (or load from cache) the kernels on a tiny problem."""
-    ntr, ny, nx = 1, 2, 2
-    c = np.zeros((ntr, ny, nx))
-    fu = np.zeros((ny, nx + 1))
-    fv = np.zeros((ny + 1, nx))
-    cell = np.ones((ny, nx))
-    g_x = np.zeros((ntr, ny))
-    g_y = np.zeros((ntr, nx))
-    transport_stage(
-        c,
-        c,
-        fu,
-        fv,
-        fu,
-        fv,
-        fu,
-        fv,
-        cell,
-        cell,
-        np.zeros(ntr),
-        c,
-        g_x,
-        g_x,
-        g_y,
-        g_y,
-        1.0,
-        0.0,
-        1.0,
-        2,
-        np.empty_like(c),
-        np.zeros((ntr, ny)),
-        np.zeros((ntr, ny)),
-    )

@@ -98,6 +98,15 @@ def spatial_dims(grid: Grid) -> tuple[str, str]:
     return ("lat", "lon") if grid.geographic else ("y", "x")
 
 
+def horizontal_dims(ds: xr.Dataset) -> tuple[str, str, bool]:
+    """(Y, X) dimension names and whether the dataset is geographic."""
+    if "lat" in ds.dims and "lon" in ds.dims:
+        return "lat", "lon", True
+    if "y" in ds.dims and "x" in ds.dims:
+        return "y", "x", False
+    raise ValueError(f"dataset has neither (lat, lon) nor (y, x) dimensions: {dict(ds.sizes)}")
+
+
 def grid_dataset(grid: Grid) -> xr.Dataset:
     """Coordinates and static fields (depth, cell_area, wet) of a grid."""
     ydim, xdim = spatial_dims(grid)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from bbw_bay.output import horizontal_dims
 from bbw_bay.standards import CLASSES, PARAMETERS, TRACER_PARAMETERS
 
 log = logging.getLogger(__name__)
@@ -77,18 +78,9 @@ def class_labels() -> dict[int, str]:
     return {k: f"{CLASS_NAMES_EN[k]} {CLASS_NAMES_ZH[k]}" for k in CLASSES}
 
 
-def _horizontal(ds: xr.Dataset) -> tuple[str, str, bool]:
-    """(Y, X) dimension names and whether the dataset is geographic."""
-    if "lat" in ds.dims and "lon" in ds.dims:
-        return "lat", "lon", True
-    if "y" in ds.dims and "x" in ds.dims:
-        return "y", "x", False
-    raise ValueError(f"dataset has neither (lat, lon) nor (y, x) dimensions: {dict(ds.sizes)}")
-
-
 def tracers_in(ds: xr.Dataset) -> list[str]:
     """Names of the tracer variables of a model output (every field that is not static)."""
-    ydim, xdim, _ = _horizontal(ds)
+    ydim, xdim, _ = horizontal_dims(ds)
     return [str(v) for v in ds.data_vars
             if v not in _STATIC and ydim in ds[v].dims and xdim in ds[v].dims]
 
@@ -102,13 +94,13 @@ def _check_tracer(ds: xr.Dataset, tracer: str) -> None:
 
 def _coords(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray, bool]:
     """Plot coordinates of the cell centres: degrees, or kilometres on cartesian grids."""
-    ydim, xdim, geographic = _horizontal(ds)
+    ydim, xdim, geographic = horizontal_dims(ds)
     x, y = ds[xdim].values.astype(float), ds[ydim].values.astype(float)
     return (x, y, True) if geographic else (x / 1e3, y / 1e3, False)
 
 
 def _wet(ds: xr.Dataset) -> np.ndarray:
-    ydim, xdim, _ = _horizontal(ds)
+    ydim, xdim, _ = horizontal_dims(ds)
     if "wet" in ds:
         return ds["wet"].transpose(ydim, xdim).values != 0
     tracers = tracers_in(ds)
@@ -144,7 +136,7 @@ def _time_days(ds: xr.Dataset) -> np.ndarray:
 
 def _select(ds: xr.Dataset, tracer: str, time) -> tuple[xr.DataArray, str]:
     """(Y, X) field of ``tracer`` at record ``time`` (int) or its time mean ("mean"); a label."""
-    ydim, xdim, _ = _horizontal(ds)
+    ydim, xdim, _ = horizontal_dims(ds)
     da = ds[tracer]
     if "time" not in da.dims:
         return da.transpose(ydim, xdim), "steady state"
@@ -253,7 +245,7 @@ def _subset(ds: xr.Dataset, extent) -> xr.Dataset:
     """The part of ``ds`` inside extent = (x0, x1, y0, y1) [lon/lat degrees or metres]."""
     if extent is None:
         return ds
-    ydim, xdim, _ = _horizontal(ds)
+    ydim, xdim, _ = horizontal_dims(ds)
     x0, x1, y0, y1 = (float(v) for v in extent)
     if not (x0 < x1 and y0 < y1):
         raise ValueError(f"extent must be (x0, x1, y0, y1) with x0 < x1 and y0 < y1; "
@@ -409,7 +401,7 @@ def class_map(ds: xr.Dataset, *, tracer: str | None = None, time=-1, ax=None,
             raise ValueError(f"tracer {tracer!r} has no GB 3097 standard; tracers with one: "
                              f"{', '.join(t for t in tracers_in(ds) if t in TRACER_PARAMETERS)}")
     ds = _subset(ds, extent)
-    ydim, xdim, _ = _horizontal(ds)
+    ydim, xdim, _ = horizontal_dims(ds)
     names = [tracer] if tracer else [t for t in tracers_in(ds) if t in TRACER_PARAMETERS]
     if not names:
         raise ValueError(f"no tracer with a GB 3097 standard in the dataset (tracers present: "
@@ -526,7 +518,7 @@ def flow_map(flow_or_ds, *, ax=None, kind: str = "streamlines", depth: bool = Tr
     else:
         ds = _flow_dataset(flow_or_ds, float(time))
     ds = _subset(ds, extent)
-    ydim, xdim, geographic = _horizontal(ds)
+    ydim, xdim, geographic = horizontal_dims(ds)
     fields = []
     for name in ("u", "v"):
         da = ds[name]
@@ -608,7 +600,7 @@ def flow_map(flow_or_ds, *, ax=None, kind: str = "streamlines", depth: bool = Tr
 # ----------------------------------------------------------------------------- time series
 def nearest_wet_cell(ds: xr.Dataset, x: float, y: float) -> tuple[int, int, float]:
     """(j, i, distance [m]) of the wet cell whose centre is nearest to (x, y) (lon/lat or m)."""
-    ydim, xdim, geographic = _horizontal(ds)
+    ydim, xdim, geographic = horizontal_dims(ds)
     xs, ys = ds[xdim].values.astype(float), ds[ydim].values.astype(float)
     jj, ii = np.nonzero(_wet(ds))
     if geographic:
@@ -672,7 +664,7 @@ def timeseries(ds: xr.Dataset, tracer: str, stations, *, ax=None, limits: bool =
     if "time" not in ds[tracer].dims:
         raise ValueError(f"tracer {tracer!r} has no time dimension (a steady state); "
                          "a time series needs a run's output")
-    ydim, xdim, geographic = _horizontal(ds)
+    ydim, xdim, geographic = horizontal_dims(ds)
     days = _time_days(ds)
     da = ds[tracer].transpose("time", ydim, xdim)
     ax = _new_axes(ax, figsize=(8.0, 4.5))
@@ -950,7 +942,7 @@ def default_stations(ds: xr.Dataset, *, limit: int = 6) -> dict[str, tuple[float
     concentration of the first tracer and points at 1/4, 1/2 and 3/4 of the domain's width on
     its middle row.
     """
-    ydim, xdim, geographic = _horizontal(ds)
+    ydim, xdim, geographic = horizontal_dims(ds)
     xs, ys = ds[xdim].values.astype(float), ds[ydim].values.astype(float)
     wet = _wet(ds)
     stations: dict[str, tuple[float, float]] = {}

@@ -10,6 +10,7 @@ from bbw_bay import kernels
 from bbw_bay.flow import Flow, outflow_sum
 from bbw_bay.grid import Grid
 from bbw_bay.sources import SourceLayout
+from bbw_bay.units import YEAR
 
 #: Advection schemes by name (slope limiters of the MUSCL reconstruction; "upwind" = first order).
 ADVECTION_SCHEMES = tuple(kernels.LIMITERS)
@@ -312,8 +313,6 @@ class Solver:
         return loads
 
     def _month_key(self, time: float) -> float:
-        from bbw_bay.units import YEAR
-
         return float((time % YEAR) // (YEAR / 12.0)) if self.layout.time_varying else 0.0
 
     # ------------------------------------------------------------------ the step
@@ -373,13 +372,21 @@ class Solver:
         kernels.transport_stage(*args, out, self._row_decay, self._row_boundary)
         return self._row_decay.sum(axis=1), self._row_boundary.sum(axis=1)
 
-    def residual(self, c: np.ndarray, time: float = 0.0) -> np.ndarray:
-        """(ntr, ny, nx) steady-state residual dc/dt [mg/L/s] of the discrete operator at ``c``."""
+    def steady_rates(self, c: np.ndarray, time: float = 0.0):
+        """Rates of the steady problem at ``c`` (ghosts at the background, flow at ``time``).
+
+        Returns (residual dc/dt (ntr, ny, nx) [mg/L/s], decay (ntr,) [g/s], net boundary
+        inflow (ntr,) [g/s]).
+        """
         u, v = self.flow.at(time)
         self.boundary.reset(self.background(time))
         out = np.empty_like(c)
-        self._stage(c, c, u, v, self.loads_at(time), 1.0, 0.0, 1.0, out)
-        return out - c
+        decayed, boundary_in = self._stage(c, c, u, v, self.loads_at(time), 1.0, 0.0, 1.0, out)
+        return out - c, decayed, boundary_in
+
+    def residual(self, c: np.ndarray, time: float = 0.0) -> np.ndarray:
+        """(ntr, ny, nx) steady-state residual dc/dt [mg/L/s] of the discrete operator at ``c``."""
+        return self.steady_rates(c, time)[0]
 
 
 __all__ = [

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bbw_bay.grid import Grid, GridError
-from bbw_bay.units import DAY, YEAR
+from bbw_bay.units import YEAR
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,3 @@ class SourceLayout:
             s.monthly_load_factor is not None or s.monthly_discharge_factor is not None
             for s in self.sources
         )
-
-
-#: How often time-varying source terms are refreshed inside a run [s].
-SOURCE_UPDATE_INTERVAL = DAY
