@@ -2,7 +2,8 @@
 
 Run from the repository root: ``python docs/residence_time.py``. A measurement script, not part
 of the package. A conservative unit tracer fills the gulf proper (``bbw_bay.gulf.GULF_PROPER``)
-at t = 0, background 0 everywhere else and at the open boundaries; the script prints the time at
+at t = 0, background 0 everywhere else and at the open boundaries (MC advection, tidal dispersion,
+as configs/beibu_gulf.toml); the script prints the time at
 which the tracer mass left inside the gulf proper falls to 1/e of its start, for each season's
 steady flow and for the periodic seasonal flow started on 1 January. Published whole-gulf
 residence times: 66 d (winter) and 71 d (summer) by particle tracking [S32], 77.9 d (MIKE3) [S49].
@@ -17,19 +18,18 @@ import numpy as np
 from bbw_bay.circulation import residual_flow, seasonal_flow
 from bbw_bay.gulf import beibu_grid, gulf_proper_mask
 from bbw_bay.model import Model, Tracer
+from bbw_bay.tides import tidal_dispersion
 from bbw_bay.units import DAY
 
-DIFFUSIVITY_M2_PER_S = 30.0  # horizontal eddy diffusivity, "a few tens m²/s"
-DURATION_DAYS = 200
-#: Grid resolution [degrees]; 1/15° (≈7 km) keeps a run to about a minute on 2 cores, and the
-#: flushing of a 300 km gulf does not depend on resolving the bays.
-RESOLUTION = 1 / 15
+DURATION_DAYS = 250
+#: Grid resolution [degrees]: the default 1/30°, as configs/beibu_gulf.toml
+RESOLUTION = 1 / 30
 OUTPUT_DAYS = 2
 
 
 def efolding_days(grid, flow, inside, *, start=0.0) -> float:
     model = Model(grid, flow, tracers={"T": Tracer(decay_per_day=0.0, background=0.0)},
-                  diffusivity=DIFFUSIVITY_M2_PER_S)
+                  diffusivity=tidal_dispersion(grid))
     ds = model.run(DURATION_DAYS * DAY, initial={"T": np.where(inside, 1.0, 0.0)},
                    output_interval=OUTPUT_DAYS * DAY, start=start)
     volume = grid.volume
@@ -55,8 +55,8 @@ def _days(days: float) -> str:
 def main() -> None:
     grid = beibu_grid(resolution=RESOLUTION)
     inside = gulf_proper_mask(grid)
-    print(f"{grid.describe()}; gulf proper: {inside.sum()} cells, diffusivity "
-          f"{DIFFUSIVITY_M2_PER_S} m²/s", flush=True)
+    print(f"{grid.describe()}; gulf proper: {inside.sum()} cells, tidal dispersion",
+          flush=True)
     for season in ("winter", "spring", "summer", "autumn", "annual"):
         t0 = time.perf_counter()
         days = efolding_days(grid, residual_flow(grid, season=season), inside)

@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.ndimage import distance_transform_edt
 from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import spsolve
 
@@ -54,6 +55,9 @@ logger = logging.getLogger(__name__)
 
 #: Seasons solved by `seasonal_flow` by default, in calendar order.
 SEASONS = ("winter", "spring", "summer", "autumn")
+#: Sign of the mouth-profile bump that makes a positive exchange cyclonic (inflow on the Hainan
+#: side, outflow on the Vietnam side) with ψ increasing westward across northward flow.
+CYCLONIC_SIGN = -1.0
 #: Length of the seasonal cycle [s].
 YEAR_PERIOD = 365.0 * DAY
 
@@ -270,8 +274,8 @@ class BarotropicSolver:
         return np.concatenate([w_u.ravel(), w_v.ravel()])
 
     def solve(self, *, tau_x=0.0, tau_y=0.0, fixed: Mapping[int, float] | None = None,
-              ports: Sequence[BoundaryPort] = (), river_discharge: np.ndarray | None = None
-              ) -> CirculationSolution:
+              ports: Sequence[BoundaryPort] = (), river_discharge: np.ndarray | None = None,
+              section_psi: Mapping[int, float] | None = None) -> CirculationSolution:
         """Steady flow for a wind stress [N/m²], fixed land-body ψ [m³/s], ports and rivers.
 
         Parameters
@@ -281,6 +285,9 @@ class BarotropicSolver:
             empty: the largest land body is fixed at ψ = 0
         ports : prescribed transports through stretches of the open boundary
         river_discharge : (ny, nx) discharge into each cell [m³/s], or None
+        section_psi : {flat corner index: ψ [m³/s]} prescribed at interior water corners (an
+            exchange profile across a section, see `mouth_exchange_profile`); their vorticity
+            equations are dropped, i.e. an external (far-field) forcing holds them
         """
         start = time.perf_counter()
         g = self.grid
@@ -300,7 +307,13 @@ class BarotropicSolver:
         water = labels < 0
         on_perimeter = np.zeros(self.n_corner, dtype=bool)
         on_perimeter[self.perimeter] = True
-        interior = np.nonzero(water & ~on_perimeter)[0]
+        clamped = np.zeros(self.n_corner, dtype=bool)
+        for corner in section_psi or {}:
+            if not water[corner] or on_perimeter[corner]:
+                raise CirculationError(f"section_psi corner {corner} is not an interior water "
+                                       "corner")
+            clamped[corner] = True
+        interior = np.nonzero(water & ~on_perimeter & ~clamped)[0]
         islands = [int(lab) for lab in self.land_ids if int(lab) not in fixed]
         n_unknown = interior.size + len(islands)
         col_of_island = {lab: interior.size + k for k, lab in enumerate(islands)}
@@ -310,6 +323,8 @@ class BarotropicSolver:
         land = np.nonzero(~water)[0]
         for lab, value in fixed.items():
             psi0[land[labels[land] == lab]] = value
+        for corner, value in (section_psi or {}).items():
+            psi0[corner] = value
         for lab in islands:
             members = land[labels[land] == lab]
             rows.append(members)
@@ -551,6 +566,63 @@ def strait_transport(flow: Flow, grid: Grid | None = None, *, time: float = 0.0,
     return float(-tu[j0:j1 + 1, i].sum())
 
 
+def corner_path(grid: Grid, vertices: Sequence[Sequence[float]]) -> tuple[np.ndarray, np.ndarray]:
+    """(j, i) of a 4-connected staircase of cell corners along a polyline [lon/lat or m].
+
+    Each vertex goes to its nearest corner; between vertices the path steps one corner at a time
+    (in x or y, whichever keeps it nearest the straight line), so consecutive corners share a face.
+    """
+    pts = [(int(np.argmin(np.abs(grid.y_edge - y))), int(np.argmin(np.abs(grid.x_edge - x))))
+           for x, y in vertices]
+    path = [pts[0]]
+    for (ja, ia), (jb, ib) in zip(pts[:-1], pts[1:], strict=True):
+        j, i = ja, ia
+        while (j, i) != (jb, ib):
+            # candidate steps towards the target; keep the one nearest the segment
+            steps = [(j, i + np.sign(ib - i)), (j + np.sign(jb - j), i)]
+            steps = [st for st in steps if st != (j, i)]
+            dj, di = jb - ja, ib - ia
+            norm = max(np.hypot(dj, di), 1e-12)
+            j, i = min(steps, key=lambda st: abs((st[0] - ja) * di - (st[1] - ia) * dj) / norm)
+            j, i = int(j), int(i)
+            path.append((j, i))
+    jj, ii = np.array(path).T
+    return jj, ii
+
+
+def mouth_exchange_profile(solver: BarotropicSolver, line: Sequence[Sequence[float]], *,
+                           psi_west: float, psi_east: float, exchange: float) -> dict[int, float]:
+    """ψ [m³/s] prescribed at the water corners of a section between two land bodies.
+
+    Along the section w runs from 0 at its first land corner to 1 at its last, in proportion to
+    the cross-section (depth × length) of the faces crossed, so transports spread with a uniform
+    normal velocity: ``ψ = ψ_west (1 − w) + ψ_east w + exchange · (1 − |2w − 1|)``. The land
+    values set the net transport; ``exchange`` [m³/s] adds an inflow over one half of the
+    cross-section balanced by an outflow over the other. Returns {flat corner index: ψ}.
+    """
+    grid = solver.grid
+    jj, ii = corner_path(grid, line)
+    labels = solver.labels[jj, ii]
+    water = np.nonzero(labels < 0)[0]
+    if water.size == 0 or labels[0] < 0 or labels[-1] < 0:
+        raise CirculationError("the exchange section must start and end on land and cross water")
+    first, last = water[0] - 1, water[-1] + 1
+    jj, ii, labels = jj[first:last + 1], ii[first:last + 1], labels[first:last + 1]
+    # the face between consecutive corners: a v-face for an x step, a u-face for a y step
+    x_step = jj[1:] == jj[:-1]
+    ju, iu = np.minimum(jj[:-1], jj[1:]), np.minimum(ii[:-1], ii[1:])
+    weight = np.where(
+        x_step,
+        (grid.depth_v * grid.length_v * grid.flux_v)[jj[:-1], iu],
+        (grid.depth_u * grid.length_u * grid.flux_u)[ju, ii[:-1]],
+    )
+    w = np.concatenate([[0.0], np.cumsum(weight)]) / weight.sum()
+    psi = psi_west * (1 - w) + psi_east * w + exchange * (1 - np.abs(2 * w - 1))
+    corners = solver._corner(jj, ii)
+    keep = labels < 0
+    return {int(c): float(v) for c, v in zip(corners[keep], psi[keep], strict=True)}
+
+
 # ----------------------------------------------------------------------------- parameters
 def load_circulation_params(path: str | Path | None = None) -> dict:
     """The seasonal circulation forcing (``forcing/circulation.toml``) as a plain dict.
@@ -622,9 +694,47 @@ def solve_season(grid: Grid, *, season: str = "annual", params: Mapping | None =
     for spec in params.get("open_boundary", {}).get("port", []):
         sign = {"in": 1.0, "out": -1.0}[spec["strait_transport_direction"]]
         ports.append(BoundaryPort(spec["edge"], tuple(spec["range"]), sign * through_psi))
-    tau = table["wind_stress_n_per_m2"]
-    return solver.solve(tau_x=tau[0], tau_y=tau[1], fixed={mainland: 0.0, hainan: -through_psi},
-                        ports=ports, river_discharge=q)
+    section_psi = None
+    if "mouth_exchange_sv_cyclonic" in table:
+        # the section is held in every season that names an exchange (zero included), so the
+        # operator is the same for all of them and the annual flow stays the seasonal mean
+        exchange = float(table["mouth_exchange_sv_cyclonic"]) * SVERDRUP
+        spec = params["mouth_exchange"]
+        section_psi = mouth_exchange_profile(solver, spec["line"], psi_west=0.0,
+                                             psi_east=-through_psi,
+                                             exchange=CYCLONIC_SIGN * exchange)
+        ports += [BoundaryPort(spec["inflow_edge"], tuple(spec["inflow_range"]), exchange),
+                  BoundaryPort(spec["outflow_edge"], tuple(spec["outflow_range"]), -exchange)]
+    throughflow = float(table.get("shelf_throughflow_sv", 0.0)) * SVERDRUP
+    if throughflow:
+        spec = params["shelf_throughflow"]
+        ports += [BoundaryPort(spec["inflow_edge"], tuple(spec["inflow_range"]), throughflow),
+                  BoundaryPort(spec["outflow_edge"], tuple(spec["outflow_range"]), -throughflow)]
+    tau_x, tau_y = (np.full(grid.shape, float(t)) for t in table["wind_stress_n_per_m2"])
+    coastal = float(table.get("coastal_current_stress_n_per_m2", 0.0))
+    if coastal:
+        spec = params["coastal_current"]
+        band = coastal_band(grid, lon_range=spec["lon_range"], lat_range=spec["lat_range"],
+                            width_km=float(spec["width_km"]))
+        direction = np.asarray(spec["downcoast_direction"], dtype=float)
+        direction /= np.hypot(*direction)
+        tau_x += coastal * direction[0] * band
+        tau_y += coastal * direction[1] * band
+    return solver.solve(tau_x=tau_x, tau_y=tau_y, fixed={mainland: 0.0, hainan: -through_psi},
+                        ports=ports, river_discharge=q, section_psi=section_psi)
+
+
+def coastal_band(grid: Grid, *, lon_range: Sequence[float], lat_range: Sequence[float],
+                 width_km: float) -> np.ndarray:
+    """(ny, nx) bool: wet cells within ``width_km`` of land inside a lon/lat box."""
+    lat = np.deg2rad(0.5 * (grid.y_edge[0] + grid.y_edge[-1]))
+    dy_km = np.mean(np.diff(grid.y_edge)) * (111.195 if grid.geographic else 1e-3)
+    dx_km = np.mean(np.diff(grid.x_edge)) * (111.195 * np.cos(lat) if grid.geographic else 1e-3)
+    distance_km = distance_transform_edt(grid.wet, sampling=(dy_km, dx_km))
+    lon_c, lat_c = np.meshgrid(grid.x_centre, grid.y_centre)
+    return (grid.wet & (distance_km <= width_km)
+            & (lon_c >= lon_range[0]) & (lon_c <= lon_range[1])
+            & (lat_c >= lat_range[0]) & (lat_c <= lat_range[1]))
 
 
 def residual_flow(grid: Grid, *, season: str = "annual", params: Mapping | None = None,

@@ -19,7 +19,7 @@ from bbw_bay.grid import Grid
 from bbw_bay.output import add_provenance, concentration_dataset
 from bbw_bay.solver import MassBudget, Solver, StabilityError
 from bbw_bay.sources import PointSource, SourceLayout
-from bbw_bay.steady import UpwindOperator, defect_correction, solve_upwind
+from bbw_bay.steady import UpwindOperator, defect_correction, efolding_time, solve_upwind
 from bbw_bay.units import DAY, YEAR
 
 log = logging.getLogger(__name__)
@@ -363,6 +363,22 @@ class Model:
         return UpwindOperator.build(
             self.grid, u, v, self.solver.conductance_u, self.solver.conductance_v
         )
+
+    def efolding_time(
+        self, region: np.ndarray, *, time: float = 0.0, dt_days: float = 1.0,
+        max_days: float = 1000.0
+    ) -> float:
+        """E-folding residence time [days] of the water in a (ny, nx) bool ``region``.
+
+        A conservative tracer starts at 1 inside and 0 elsewhere (zero at the open boundaries) in
+        the flow at ``time`` (held steady) with the model's diffusivity; see
+        `bbw_bay.steady.efolding_time` (upwind, implicit Euler). ``inf`` beyond ``max_days``.
+        """
+        seconds = efolding_time(
+            self.upwind_operator(time), np.asarray(region, dtype=bool) & self.grid.wet,
+            dt=dt_days * DAY, max_time=max_days * DAY,
+        )
+        return seconds / DAY
 
     def steady_state(
         self, *, time: float = 0.0, tolerance: float = 1e-10, max_iterations: int = 300
