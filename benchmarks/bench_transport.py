@@ -97,7 +97,7 @@ def implementation_bytes_per_update(ntracers: int) -> float:
 
 
 def stage_kernel(c_shape: tuple[int, int, int]):
-    """`kernels.transport_stage` as f(*stage_args, out, row_decay, row_boundary)."""
+    """`kernels.transport_stage` as f(*stage_args, out, row_decay, row_boundary, row_section)."""
     if not two_pass_kernel():
         return kernels.transport_stage
     ntr, ny, nx = c_shape
@@ -208,7 +208,7 @@ def stage_args(model: Model, c: np.ndarray, c_start: np.ndarray, dt: float,
     g = s.boundary.ghost
     return (c, c_start, u, v, s.conductance_u, s.conductance_v, s.interior_u, s.interior_v,
             s.inv_volume, s.volume, s.decay, s.loads_at(0.0), g["west"], g["east"], g["south"],
-            g["north"], dt, weight_start, weight_stage, s.limiter)
+            g["north"], dt, weight_start, weight_stage, s.limiter, *s.sections.arrays())
 
 
 # ---------------------------------------------------------------------------------- timing
@@ -274,15 +274,16 @@ def bench_grid(nx: int, ny: int, *, threads_list, repeats: int, min_seconds: flo
     model, c0, dt, info = make_problem(nx, ny)
     ntr = c0.shape[0]
     updates = ntr * nx * ny  # tracer-cell updates per stage
-    # a stage as Heun's second stage: c (stage-1 state), c_start (step start) distinct arrays
+    # a stage as the step's last, blended stage: c (previous stage), c_start (step start)
     stage1 = np.empty_like(c0)
     kernel = stage_kernel(c0.shape)
-    kernel(*stage_args(model, c0, c0, dt, 0.0, 1.0), stage1, np.zeros((ntr, ny)),
-           np.zeros((ntr, ny)))
-    args = stage_args(model, stage1, c0, dt, 0.5, 0.5)
-    out = np.empty_like(c0)
     row_decay = np.zeros((ntr, ny))
     row_boundary = np.zeros((ntr, ny))
+    row_section = np.zeros((ntr, ny, len(model.solver.sections.names)))
+    kernel(*stage_args(model, c0, c0, dt, 0.0, 1.0), stage1, row_decay, row_boundary,
+           row_section)
+    args = stage_args(model, stage1, c0, dt, 0.25, 0.75)
+    out = np.empty_like(c0)
 
     result = {"problem": info, "updates_per_stage": updates, "numba": {},
               "implementation": "two-pass" if two_pass_kernel() else "fused",
@@ -290,7 +291,7 @@ def bench_grid(nx: int, ny: int, *, threads_list, repeats: int, min_seconds: flo
     work = np.empty_like(c0)
     for threads in threads_list:
         kernels.set_threads(threads)
-        stage = time_call(lambda: kernel(*args, out, row_decay, row_boundary),
+        stage = time_call(lambda: kernel(*args, out, row_decay, row_boundary, row_section),
                           repeats=repeats, min_seconds=min_seconds)
         model.solver.boundary.reset(model.background_at(0.0))
         step = time_call(lambda: model.solver.advance(c0, 0.0, dt, out=work), repeats=repeats,
@@ -302,9 +303,10 @@ def bench_grid(nx: int, ny: int, *, threads_list, repeats: int, min_seconds: flo
             "step_Mcell_per_s": updates / step["median_s"] / 1e6,
             "load_average_1min": os.getloadavg()[0],
         }
-    numpy_stage = time_call(lambda: reference.transport_stage(*args), repeats=numpy_repeats,
+    nsec = len(model.solver.sections.names)
+    numpy_stage = time_call(lambda: reference.transport_stage(*args, nsec), repeats=numpy_repeats,
                             min_seconds=0.0)
-    ref_out = reference.transport_stage(*args)[0]
+    ref_out = reference.transport_stage(*args, nsec)[0]
     numpy_model = Model(model.grid, model.flow, tracers=TRACERS, sources=model.sources,
                         diffusivity=DIFFUSIVITY, advection="mc", engine="numpy")
     numpy_model.solver.boundary.reset(model.background_at(0.0))

@@ -89,6 +89,11 @@ def _snapped(src: PointSource, grid: Grid) -> PointSource:
     return replace(src, x=float(grid.x_centre[i]), y=float(grid.y_centre[j]))
 
 
+#: forcing/boundary.toml has winter (Oct–Mar) and summer (Apr–Sep) halves; the circulation's
+#: spring (Mar–May, middle in April) and autumn (Sep–Nov, middle in October) fall in them.
+BACKGROUND_SEASON = {"spring": "summer", "autumn": "winter"}
+
+
 def build_tracers(config: Config, season: str = "annual") -> dict[str, Tracer]:
     """{name: Tracer} from [tracers.*]; background "file" reads forcing/boundary.toml."""
     tracers = {}
@@ -102,13 +107,47 @@ def build_tracers(config: Config, season: str = "annual") -> dict[str, Tracer]:
                 )
             from bbw_bay.loads import read_background
 
-            background = read_background(season=season).get(name)
+            background = read_background(
+                season=BACKGROUND_SEASON.get(season, season)
+            ).get(name)
             if background is None:
                 raise ConfigError(
                     f"{config.path}: forcing/boundary.toml has no background for tracer {name!r}"
                 )
         tracers[name] = Tracer(decay_per_day=float(t["decay_per_day"]), background=background)
     return tracers
+
+
+def source_tag(tracer: str, source: str) -> str:
+    """Name of the tracer carrying ``source``'s share of ``tracer``, e.g. "DIN@nanliu"."""
+    slug = "".join(ch if ch.isalnum() else "_" for ch in source.lower()).strip("_")
+    return f"{tracer}@{'_'.join(part for part in slug.split('_') if part)}"
+
+
+def add_diagnostic_tracers(
+    config: Config, tracers: dict[str, Tracer], sources: list[PointSource]
+) -> tuple[dict[str, Tracer], list[PointSource]]:
+    """Tagged tracers (run.tag_sources) and the land-water age pair (run.water_age)."""
+    r = config["run"]
+    tracers = dict(tracers)
+    extra: list[dict[str, float]] = [{} for _ in sources]
+    for name in r["tag_sources"]:
+        if name not in tracers:
+            raise ConfigError(
+                f"{config.path}: run.tag_sources names {name!r}, which is not a tracer "
+                f"(tracers: {', '.join(tracers)})"
+            )
+        for k, src in enumerate(sources):
+            tag = source_tag(name, src.name)
+            tracers[tag] = Tracer(decay_per_day=tracers[name].decay_per_day)
+            extra[k][tag] = src.loads.get(name, 0.0)
+    if r["water_age"]:
+        tracers["land_water"] = Tracer()
+        tracers["land_water_age"] = Tracer(age_of="land_water")
+        for k, src in enumerate(sources):
+            extra[k]["land_water"] = src.discharge * 1.0  # 1 g/m³ in every source's water
+    sources = [replace(s, loads={**s.loads, **e}) for s, e in zip(sources, extra, strict=True)]
+    return tracers, sources
 
 
 def build_flow(
@@ -183,8 +222,15 @@ def build(config: Config, *, season: str | None = None, steady: bool = False) ->
         # the seasonal circulation carries the annual-mean river discharge (loads keep their
         # monthly pattern), so the divergence check compares against the annual discharge
         sources = [replace(s, monthly_discharge_factor=None) for s in sources]
+    tracers, sources = add_diagnostic_tracers(config, tracers, sources)
     flow = build_flow(config, grid, sources, season=season)
     t = config["transport"]
+    sections = None
+    if config["grid"]["kind"] == "beibu":
+        from bbw_bay.gulf import gulf_proper_mask, gulf_section
+        from bbw_bay.solver import Sections
+
+        sections = Sections.around(grid, gulf_proper_mask(grid), gulf_section)
     model = Model(
         grid,
         flow,
@@ -193,6 +239,8 @@ def build(config: Config, *, season: str | None = None, steady: bool = False) ->
         diffusivity=build_diffusivity(config, grid),
         advection=t["advection"],
         return_time_days=float(t["return_time_days"]),
+        background_mode=t["background_mode"],
+        sections=sections,
     )
     r = config["run"]
     run_options = {

@@ -9,10 +9,9 @@ import argparse
 import hashlib
 import json
 import logging
-import os
 import sys
-import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +59,13 @@ def bad_input_errors() -> tuple[type[BaseException], ...]:
         ("bbw_bay.currents", "CurrentsError"),
         ("bbw_bay.loads", "LoadsError"),
         ("bbw_bay.evaluate", "ZoneError"),
+        ("bbw_bay.response", "ResponseError"),
+        ("bbw_bay.capacity", "CapacityError"),
+        ("bbw_bay.scenarios", "ScenarioError"),
+        ("bbw_bay.executors", "ExecutorError"),
+        ("bbw_bay.steady", "NoSteadyStateError"),
+        ("bbw_bay.circulation", "CirculationError"),
+        ("bbw_bay.tides", "TideError"),
     ):
         try:
             errors.append(getattr(__import__(module, fromlist=[name]), name))
@@ -144,7 +150,30 @@ def _summary(model, path: Path | None, wall: float) -> str:
             f"{b['decayed_g'] / 1e6:9.4g} {change / 1e6:16.4g} {b['imbalance_g'] / 1e6:11.2e}"
         )
     lines.append(f"  largest relative imbalance {stats.max_relative_imbalance:.2e}")
+    lines.extend(_region_budget_lines(stats.region_budget))
     return "\n".join(lines)
+
+
+def _region_budget_lines(budget: dict) -> list[str]:
+    """The monitored region's (the gulf proper's) budget [t]: loads, decay, inflow per section."""
+    if not budget:
+        return []
+    first = next(iter(budget.values()))
+    sections = [k[len("inflow_"):-len("_g")] for k in first if k.startswith("inflow_")]
+    header = "".join(f"{'in: ' + s:>22}" for s in sections)
+    lines = [
+        "  gulf proper budget [t] (inflow > 0 into the gulf):",
+        f"    {'tracer':<8}{'loads in':>11}{'decayed':>11}{header}{'storage change':>16}"
+        f"{'imbalance':>11}",
+    ]
+    for name, b in budget.items():
+        flows = "".join(f"{b[f'inflow_{s}_g'] / 1e6:22.4g}" for s in sections)
+        change = (b["final_g"] - b["initial_g"]) / 1e6
+        lines.append(
+            f"    {name:<8}{b['loads_in_g'] / 1e6:11.4g}{b['decayed_g'] / 1e6:11.4g}{flows}"
+            f"{change:16.4g}{b['imbalance_g'] / 1e6:11.2e}"
+        )
+    return lines
 
 
 def _checkpoint_file(path: Path) -> Path:
@@ -156,10 +185,17 @@ def _config_digest(config) -> str:
 
 
 def _save_checkpoint(target: Path, state: dict, digest: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    with os.fdopen(fd, "wb") as fh:
-        np.savez(fh, config_digest=np.array(digest), **{k: np.asarray(v) for k, v in state.items()})
-    os.replace(tmp, target)
+    """Write the run state atomically: a kill at any moment leaves the previous checkpoint or
+    the new one, complete (temporary file + fsync + rename, see output.atomic_write)."""
+    from bbw_bay.output import atomic_write
+
+    arrays = {"config_digest": np.array(digest), **{k: np.asarray(v) for k, v in state.items()}}
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as fh:  # a file object: np.savez would append .npz to a name
+            np.savez(fh, **arrays)
+
+    atomic_write(target, write)
 
 
 def _load_checkpoint(target: Path, digest: str) -> dict:
@@ -170,10 +206,21 @@ def _load_checkpoint(target: Path, digest: str) -> dict:
             f"--resume: no checkpoint {target} (run without --resume first, "
             "with run.checkpoint_interval_days > 0)"
         )
-    with np.load(target) as data:
-        state = {k: data[k] for k in data.files}
+    try:
+        with np.load(target) as data:  # reading every member checks its CRC-32
+            state = {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise ConfigError(
+            f"--resume: checkpoint {target} is unreadable ({err}); delete it and run "
+            "without --resume"
+        ) from None
+    if "config_digest" not in state:
+        raise ConfigError(f"--resume: {target} is not a bbw-bay checkpoint (no config digest)")
     if str(state.pop("config_digest")) != digest:
-        raise ConfigError(f"--resume: checkpoint {target} was made with a different config")
+        raise ConfigError(
+            f"--resume: checkpoint {target} was made with a different config (or other --set "
+            "options); resume with the same config and options, or run without --resume"
+        )
     return state
 
 
@@ -181,6 +228,7 @@ def _load_checkpoint(target: Path, digest: str) -> dict:
 def cmd_check(args) -> int:
     from bbw_bay.assemble import build
     from bbw_bay.config import load_config
+    from bbw_bay.solver import RK_STAGES
 
     config = load_config(args.config, args.set)
     setup = build(config, season=args.season, steady=False)
@@ -210,7 +258,7 @@ def cmd_check(args) -> int:
     print(
         f"advection  {model.advection}; time step {dt:.4g} s "
         f"({'given' if setup.run_options['dt'] else '0.9 × positivity bound'}); "
-        f"positivity number dt·rate = {dt * rate.max():.3f} (must be ≤ 1)"
+        f"positivity number dt·rate/(s−1) = {dt * rate.max() / (RK_STAGES - 1):.3f} (must be ≤ 1)"
     )
     courant = _courant(setup.grid, flow, dt)
     print(f"Courant    max outflow Courant number {courant:.3f}")
@@ -231,7 +279,7 @@ def _courant(grid, flow, dt: float) -> float:
 def cmd_run(args) -> int:
     from bbw_bay.assemble import build
     from bbw_bay.config import load_config
-    from bbw_bay.output import add_provenance, write_netcdf
+    from bbw_bay.output import add_provenance, remove_stale_temporaries, write_netcdf
 
     config = load_config(args.config, args.set)
     out = _output_path(args, ".nc")
@@ -267,9 +315,13 @@ def cmd_run(args) -> int:
         budget=model.statistics.budget,
         inputs=_checksums(config),
     )
+    if model.statistics.region_budget:
+        ds.attrs["gulf_proper_budget"] = json.dumps(model.statistics.region_budget)
     write_netcdf(ds, out, overwrite=True)
     if ckpt.exists():
         ckpt.unlink()
+    remove_stale_temporaries(ckpt)
+    remove_stale_temporaries(out)
     if not args.quiet:
         print(_summary(model, out, wall))
         _print_evaluation(ds, args)
@@ -326,6 +378,51 @@ def cmd_steady(args) -> int:
     return 0
 
 
+def cmd_residence(args) -> int:
+    from bbw_bay.assemble import build
+    from bbw_bay.config import load_config
+    from bbw_bay.evaluate import load_zones, zone_masks
+    from bbw_bay.gulf import gulf_proper_mask
+    from bbw_bay.output import grid_dataset
+
+    config = load_config(args.config, args.set)
+    seasons = args.season.split(",") if args.season else list(RESIDENCE_SEASONS)
+    table = {}
+    for season in seasons:
+        setup = build(config, season=season if setup_has_seasons(config) else None, steady=True)
+        grid = setup.grid
+        regions = {"domain": grid.wet}
+        if grid.geographic:
+            regions = {"gulf_proper": gulf_proper_mask(grid)}
+            regions.update(zone_masks(grid_dataset(grid), load_zones()))
+            regions = {k: m for k, m in regions.items() if m.any()}
+        table[season] = setup.model.efolding_times(regions, max_days=args.max_days)
+        if not setup_has_seasons(config):
+            break
+    if not args.quiet:
+        print("e-folding residence time [days] of a conservative tracer filling each region "
+              "(steady flow, upwind, implicit Euler dt = 1 d)")
+        columns = list(table)
+        print(f"{'region':<22}" + "".join(f"{c:>10}" for c in columns))
+        for region in next(iter(table.values())):
+            cells = "".join(
+                f"{table[c][region]:10.1f}" if np.isfinite(table[c][region])
+                else f"{'>' + str(int(args.max_days)):>10}"
+                for c in columns
+            )
+            print(f"{region:<22}{cells}")
+    return 0
+
+
+#: Seasons `bbw-bay residence` reports by default.
+RESIDENCE_SEASONS = ("winter", "spring", "summer", "autumn", "annual")
+
+
+def setup_has_seasons(config) -> bool:
+    """True when the config's flow is the built-in seasonal circulation."""
+    return config["flow"]["kind"] == "circulation"
+
+
 def cmd_verify(args) -> int:
     from bbw_bay.verification import CASES
 
@@ -347,9 +444,9 @@ def cmd_verify(args) -> int:
 
 
 def cmd_info(args) -> int:
-    import xarray as xr
+    from bbw_bay.output import read_netcdf
 
-    with xr.open_dataset(args.file) as ds:
+    with read_netcdf(args.file) as ds:
         attrs = dict(ds.attrs)
         print(f"file       {args.file}")
         print(f"produced   {attrs.get('source', 'unknown')} ({attrs.get('history', '')})")
@@ -369,11 +466,10 @@ def cmd_info(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    import xarray as xr
-
     from bbw_bay.evaluate import evaluate, evaluation_table, to_csv
+    from bbw_bay.output import read_netcdf
 
-    with xr.open_dataset(args.file) as ds:
+    with read_netcdf(args.file) as ds:
         result = evaluate(ds)
     print(evaluation_table(result))
     if args.csv:
@@ -388,6 +484,411 @@ def cmd_plot(args) -> int:
     plot_file(args.file, args.kind, tracer=args.tracer, output=args.output)
     print(f"wrote {args.output}")
     return 0
+
+
+# ---------------------------------------------------------------------- apportion, capacity
+def _tracer_list(text: str | None) -> list[str] | None:
+    """Tracer names from "DIN" or "DIN,PO4" (None: all)."""
+    if not text:
+        return None
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _receptors(model, args):
+    """Control points (--points, default the shipped file on lon/lat grids) and zone means
+    (--zones, default the shipped zones on lon/lat grids), filtered by --receptors."""
+    from bbw_bay.evaluate import load_zones
+    from bbw_bay.response import (
+        load_control_points,
+        point_receptors,
+        select_receptors,
+        zone_receptors,
+    )
+
+    grid = model.grid
+    shipped = grid.geographic
+    points = load_control_points(args.points) if args.points else (
+        load_control_points() if shipped else [])
+    zones = []
+    if args.zones != "none":
+        zones = load_zones(args.zones) if args.zones else (load_zones() if shipped else [])
+    receptors = point_receptors(grid, points) + zone_receptors(grid, zones)
+    if not receptors:
+        raise UsageError("no receptors: give --points FILE (control points with x_m, y_m) for a "
+                         "cartesian config")
+    return select_receptors(receptors, args.receptors)
+
+
+def _superposition_lines(check: dict) -> list[str]:
+    lines = ["superposition check (Σ contributions + background vs full steady solves):"]
+    for name, c in check["tracers"].items():
+        line = (f"  {name:<5} vs upwind full solve: max |diff| {c['upwind_max_abs_diff']:.2e} mg/L"
+                f" (relative {c['upwind_max_rel_diff']:.1e})")
+        if "scheme_error" in c:
+            line += f"; {check['advection']} steady state failed: {c['scheme_error']}"
+        elif check["advection"] != "upwind":
+            line += (f"; vs the {check['advection']} steady state: max |diff| "
+                     f"{c['scheme_max_abs_diff']:.3g} mg/L, largest relative "
+                     f"{100 * c['scheme_max_rel_diff']:.1f} % (at {c['scheme_worst_receptor']})")
+        lines.append(line)
+    return lines
+
+
+def cmd_apportion(args) -> int:
+    from bbw_bay.assemble import build
+    from bbw_bay.config import load_config
+    from bbw_bay.output import add_provenance, write_netcdf
+    from bbw_bay.response import (
+        Factorisations,
+        apportionment_csv,
+        apportionment_dataset,
+        apportionment_table,
+        contribution_maps,
+        response_coefficients,
+        superposition_check,
+    )
+
+    config = load_config(args.config, args.set)
+    for path in (args.output, args.maps, args.map_png, args.plot, args.csv):
+        if path:
+            _check_writable(Path(path), args.overwrite)
+    setup = build(config, season=args.season, steady=True)
+    model = setup.model
+    receptors = _receptors(model, args)
+    factors = Factorisations(model)
+    t0 = time.perf_counter()
+    matrix = response_coefficients(model, receptors=receptors, tracers=_tracer_list(args.tracer),
+                                   factors=factors, label=args.season or "annual")
+    ds = apportionment_dataset(matrix)
+    wall = time.perf_counter() - t0
+    if not args.quiet:
+        print(apportionment_table(ds, top=args.top, by=args.by))
+        print(f"response coefficients of {len(matrix.sources)} sources at {len(receptors)} "
+              f"receptors: {factors.count} factorisation(s), adjoint solves, {wall:.2f} s")
+    if not args.no_check:
+        check = superposition_check(model, matrix)
+        ds.attrs["superposition_check"] = json.dumps(check)
+        if not args.quiet:
+            print("\n".join(_superposition_lines(check)))
+    if args.csv:
+        apportionment_csv(ds, args.csv)
+        print(f"wrote {args.csv}")
+    if args.output:
+        add_provenance(ds, config_text=config.text, settings=model.settings(),
+                       inputs=_checksums(config))
+        write_netcdf(ds, args.output, overwrite=True)
+        print(f"wrote {args.output}")
+    if args.maps or args.map_png:
+        maps = contribution_maps(model, sources=args.map_sources, tracers=matrix.tracers,
+                                 factors=factors)
+        if args.maps:
+            write_netcdf(add_provenance(maps, config_text=config.text), args.maps,
+                         overwrite=True)
+            print(f"wrote {args.maps}")
+        if args.map_png:
+            from bbw_bay.plots import contribution_map, save_figure
+
+            source = str(maps["source"].values[0])
+            ax = contribution_map(maps, source, tracer=matrix.tracers[0])
+            save_figure(ax.figure, args.map_png)
+            print(f"wrote {args.map_png} ({source})")
+    if args.plot:
+        from bbw_bay.plots import apportionment_bars, save_figure
+
+        tracer = matrix.tracers[0]
+        ax = apportionment_bars(ds["contribution"].sel(tracer=tracer).rename(receptor="zone"),
+                                title=f"Source apportionment of {tracer} (excess over the "
+                                      "background)")
+        save_figure(ax.figure, args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def cmd_capacity(args) -> int:
+    from bbw_bay.assemble import build
+    from bbw_bay.capacity import (
+        build_problem,
+        capacity_csv,
+        capacity_dataset,
+        capacity_table,
+        solve,
+        verify,
+    )
+    from bbw_bay.config import load_config
+    from bbw_bay.response import Factorisations, response_coefficients, select_sources
+    from bbw_bay.standards import TRACER_PARAMETERS
+
+    if args.season and args.seasons:
+        raise UsageError("give --season or --seasons, not both")
+    seasons = [s.strip() for s in args.seasons.split(",")] if args.seasons else [args.season]
+    for season in seasons:
+        _check_season(season)
+    try:
+        growth = float(args.growth)
+    except ValueError:
+        raise UsageError(f"--growth must be a number (a fraction, e.g. 0.2) or inf; got "
+                         f"{args.growth!r}") from None
+    config = load_config(args.config, args.set)
+    for path in (args.output, args.csv, args.plot):
+        if path:
+            _check_writable(Path(path), args.overwrite)
+    t0 = time.perf_counter()
+    models = {s or "annual": build(config, season=s, steady=True).model for s in seasons}
+    first = next(iter(models.values()))
+    receptors = _receptors(first, args)
+    controlled = select_sources(first, args.sources)
+    tracers = _tracer_list(args.tracer) or [t for t in first.names if t in TRACER_PARAMETERS]
+    factors = {label: Factorisations(model) for label, model in models.items()}
+    built = time.perf_counter()
+    results, datasets, failures = [], [], 0
+    for tracer in tracers:
+        matrices = [response_coefficients(model, receptors=receptors, tracers=[tracer],
+                                          factors=factors[label], label=label)
+                    for label, model in models.items()]
+        problem = build_problem(matrices, tracer=tracer, controlled=controlled, mode=args.mode,
+                                growth=growth, target_class=args.target_class)
+        result = solve(problem, skip_unattainable=args.skip_unattainable)
+        results.append(result)
+        datasets.append(capacity_dataset(result))
+        if not args.quiet:
+            print(capacity_table(result, all_sources=args.all_sources))
+        if result.feasible and not args.no_verify:
+            check = verify(models, result)
+            failures += not check["passed"]
+            datasets[-1].attrs["verification"] = json.dumps(
+                {k: v for k, v in check.items() if k != "rows"})
+            if not args.quiet:
+                print(f"  forward check (upwind steady run with the allowable loads): "
+                      f"{'PASS' if check['passed'] else 'FAIL'} — largest (value − limit)/limit "
+                      f"{check['max_relative_excess']:.1e}, binding rows within "
+                      f"{check['max_binding_gap']:.1e} of their limit (tolerance "
+                      f"{check['rtol']:.0e} relative)")
+    if not args.quiet:
+        print(f"{len(models)} season(s), {len(receptors)} receptors, {len(controlled)} controlled "
+              f"of {len(first.sources)} sources; build {built - t0:.1f} s, coefficients + LP + "
+              f"checks {time.perf_counter() - built:.1f} s")
+    if args.csv:
+        capacity_csv(results, args.csv)
+        print(f"wrote {args.csv}")
+    if args.output:
+        _write_capacity(datasets, args.output, config, first)
+        print(f"wrote {args.output}")
+    if args.plot:
+        _plot_capacity(results, args.plot)
+    return 1 if failures else 0
+
+
+def _write_capacity(datasets, path, config, model) -> None:
+    import xarray as xr
+
+    from bbw_bay.output import add_provenance, write_netcdf
+
+    tracers = [ds.attrs["tracer"] for ds in datasets]
+    ds = xr.concat(datasets, dim="tracer", coords="minimal", combine_attrs="drop")
+    ds = ds.assign_coords(tracer=tracers)
+    for item in datasets:
+        for key in ("status", "explanations", "verification", "mode", "growth"):
+            if key in item.attrs:
+                ds.attrs[f"{key}_{item.attrs['tracer']}"] = item.attrs[key]
+    ds.attrs["title"] = "bbw_bay allowable loads (response-coefficient method, HiGHS LP)"
+    add_provenance(ds, config_text=config.text, settings=model.settings(),
+                   inputs=_checksums(config))
+    write_netcdf(ds, path, overwrite=True)
+
+
+def _plot_capacity(results, path) -> None:
+    from bbw_bay.plots import capacity_bars, save_figure
+
+    feasible = [r for r in results if r.feasible]
+    if not feasible:
+        print(f"no figure: no feasible answer to draw ({path} not written)")
+        return
+    r = feasible[0]
+    p = r.problem
+    names = [n for n, c in zip(p.sources, p.controlled, strict=True) if c]
+    current = {n: float(p.today[p.sources.index(n)]) for n in names}
+    allowable = {n: float(r.allowable[p.sources.index(n)]) for n in names}
+    ax = capacity_bars(current, allowable, title=f"{p.tracer}: today's vs allowable loads "
+                                                 f"({p.mode})")
+    save_figure(ax.figure, path)
+    print(f"wrote {path}")
+
+
+def _add_capacity_commands(command, common) -> None:
+    """Register ``apportion`` and ``capacity``."""
+
+    def receptor_options(p):
+        p.add_argument("--receptors", default=None, metavar="SELECTOR",
+                       help='receptors to use: keys ("maowei_centre,zone:maowei_sea") or fields '
+                            '("province=Guangxi", "kind=zone"); default all')
+        p.add_argument("--points", default=None, metavar="FILE",
+                       help="control points TOML (default forcing/control_points.toml on lon/lat "
+                            "grids)")
+        p.add_argument("--zones", default=None, metavar="FILE",
+                       help='zones TOML for zone-mean receptors (default forcing/zones.toml on '
+                            'lon/lat grids; "none" for points only)')
+        p.add_argument("--csv", default=None, help="also write the table as CSV")
+        p.add_argument("-o", "--output", default=None, help="write the result as netCDF")
+        p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+        p.add_argument("--plot", default=None, metavar="PNG", help="draw a bar chart")
+
+    p = command(
+        "apportion",
+        cmd_apportion,
+        "each source's share of the concentration at each control point and zone",
+        "bbw-bay apportion configs/beibu_gulf.toml --tracer DIN --csv shares.csv",
+    )
+    common(p, output=False)
+    receptor_options(p)
+    p.add_argument("--tracer", default=None, help="tracer(s), e.g. DIN or DIN,PO4 (default all)")
+    p.add_argument("--top", type=int, default=3, help="contributors listed per receptor")
+    p.add_argument("--by", default="source", choices=("source", "province", "kind"),
+                   help="group the contributors")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip the superposition check (two full steady solves)")
+    p.add_argument("--maps", default=None, metavar="NC",
+                   help="write each source's steady contribution field to this netCDF")
+    p.add_argument("--map-sources", default=None, metavar="SELECTOR",
+                   help="sources for --maps (names or FIELD=VALUE; default all)")
+    p.add_argument("--map-png", default=None, metavar="PNG",
+                   help="draw the contribution map of the first --map-sources source")
+    p = command(
+        "capacity",
+        cmd_capacity,
+        "allowable loads (环境容量) and minimum reductions by linear programming",
+        'bbw-bay capacity configs/beibu_gulf.toml --sources "province=Guangxi,kind=river" '
+        "--mode min-reduction --tracer DIN",
+    )
+    common(p, output=False)
+    receptor_options(p)
+    p.add_argument("--seasons", default=None, metavar="S1,S2",
+                   help="stack the constraints of several seasons (e.g. winter,summer)")
+    p.add_argument("--sources", default=None, metavar="SELECTOR",
+                   help='controlled sources: names ("Nanliu,Qin") or fields '
+                        '("province=Guangxi,kind=river"); default all; the rest stay at '
+                        "today's loads")
+    p.add_argument("--mode", default="max", choices=("max", "min-reduction", "uniform"),
+                   help="max: largest total allowable load; min-reduction: smallest total cut; "
+                        "uniform: smallest equal-percentage cut")
+    p.add_argument("--growth", default="0.2",
+                   help="max mode: loads may grow to (1 + growth) × today's (default 0.2; inf "
+                        "for no bound)")
+    p.add_argument("--tracer", default=None,
+                   help="tracer(s), e.g. DIN or DIN,PO4 (default every tracer with a GB 3097 "
+                        "limit)")
+    p.add_argument("--target-class", type=int, default=None, choices=(1, 2, 3, 4),
+                   help="one GB 3097 class for every receptor (default each receptor's own)")
+    p.add_argument("--skip-unattainable", action="store_true",
+                   help="leave out receptors that background + fixed sources already exceed "
+                        "(listed), and solve for the rest")
+    p.add_argument("--all-sources", action="store_true",
+                   help="list the fixed sources in the table too")
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip the forward-run verification")
+
+
+# ---------------------------------------------------------------------- scenarios, ensembles
+def _task_progress(quiet: bool, what: str):
+    """progress(done, total) printing one line per finished task to stderr (None when quiet)."""
+    if quiet:
+        return None
+    t0 = time.perf_counter()
+
+    def report(done: int, total: int) -> None:
+        print(f"  {what} {done}/{total} done ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+
+    return report
+
+
+def _write_table_csv(path: Path, write) -> None:
+    from bbw_bay.output import atomic_write
+
+    atomic_write(path, write)
+
+
+def cmd_scenarios(args) -> int:
+    from bbw_bay.executors import open_executor
+    from bbw_bay.output import write_netcdf
+    from bbw_bay.scenarios import comparison_table, load_spec, run_scenarios, to_csv
+
+    spec = load_spec(args.spec)
+    out = Path(args.output) if args.output else Path(Path(args.spec).stem + ".nc")
+    _check_writable(out, args.overwrite)
+    if args.csv:
+        _check_writable(Path(args.csv), args.overwrite)
+    t0 = time.perf_counter()
+    with open_executor(workers=args.workers, scheduler=args.scheduler) as executor:
+        ds = run_scenarios(spec, executor=executor, retries=args.retries,
+                           progress=_task_progress(args.quiet, "scenario"))
+    wall = time.perf_counter() - t0
+    write_netcdf(ds, out, overwrite=args.overwrite)
+    if args.csv:
+        _write_table_csv(Path(args.csv), lambda tmp: to_csv(ds, tmp))
+    if not args.quiet:
+        print(comparison_table(ds))
+        print(f"wrote {out}" + (f" and {args.csv}" if args.csv else "")
+              + f" ({ds.sizes['scenario']} cases, {wall:.1f} s)")
+    return 0
+
+
+def cmd_ensemble(args) -> int:
+    from bbw_bay.ensembles import ensemble_table, load_ensemble, run_ensemble
+    from bbw_bay.executors import open_executor
+    from bbw_bay.output import write_netcdf
+
+    spec = load_ensemble(args.spec)
+    out = Path(args.output) if args.output else Path(Path(args.spec).stem + ".nc")
+    _check_writable(out, args.overwrite)
+    t0 = time.perf_counter()
+    with open_executor(workers=args.workers, scheduler=args.scheduler) as executor:
+        ds = run_ensemble(spec, members=args.members, seed=args.seed, executor=executor,
+                          retries=args.retries, progress=_task_progress(args.quiet, "member"))
+    wall = time.perf_counter() - t0
+    write_netcdf(ds, out, overwrite=args.overwrite)
+    if not args.quiet:
+        print(ensemble_table(ds))
+        print(f"wrote {out} ({ds.sizes['member']} members, seed {ds.attrs['seed']}, "
+              f"{wall:.1f} s)")
+    return 0
+
+
+def _add_scenario_commands(command) -> None:
+    """Parsers of ``scenarios`` and ``ensemble``."""
+
+    def tasks(p, what: str):
+        p.add_argument("spec", help=f"{what} TOML file (see configs/{what}s/, docs/scenarios.md)")
+        p.add_argument("-o", "--output", help="output netCDF (default: SPEC_NAME.nc)")
+        p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+        p.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="run tasks on a local dask cluster of N single-threaded worker "
+                            "processes (default: serially)")
+        p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run tasks on an existing dask cluster, e.g. tcp://host:8786")
+        p.add_argument("--retries", type=int, default=None if what == "ensemble" else 2,
+                       help="extra attempts for a failed task (default 2)")
+        verbosity = p.add_mutually_exclusive_group()
+        verbosity.add_argument("-q", "--quiet", action="store_true",
+                               help="print nothing but errors")
+        verbosity.add_argument("-v", "--verbose", action="store_true", help="log details")
+
+    p = command(
+        "scenarios",
+        cmd_scenarios,
+        "run a scenario file; compare scenarios zone by zone (table + netCDF)",
+        "bbw-bay scenarios configs/scenarios/guangxi_reduction.toml -o guangxi.nc --csv g.csv",
+    )
+    tasks(p, "scenario")
+    p.add_argument("--csv", help="also write the comparison table as CSV")
+    p = command(
+        "ensemble",
+        cmd_ensemble,
+        "Monte Carlo over uncertain inputs: probability each zone meets its target",
+        "bbw-bay ensemble configs/ensembles/beibu_uncertainty.toml --members 20 --seed 1",
+    )
+    tasks(p, "ensemble")
+    p.add_argument("--members", type=int, default=None, help="ensemble size (default: the file's)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="random seed; the same seed gives the same members (default: the file's)")
 
 
 # ---------------------------------------------------------------------- parser
@@ -455,6 +956,15 @@ def build_parser() -> argparse.ArgumentParser:
             "bbw-bay steady configs/beibu_gulf.toml --season winter",
         )
     )
+    p = command(
+        "residence",
+        cmd_residence,
+        "e-folding residence time of the gulf proper and each zone, per season",
+        "bbw-bay residence configs/beibu_gulf.toml --season winter,summer",
+    )
+    common(p, output=False)
+    p.add_argument("--max-days", type=float, default=400.0,
+                   help="stop marching after this many days (default 400)")
     common(
         command(
             "check",
@@ -499,13 +1009,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--tracer", default=None, help="tracer to draw (default: the first)")
     p.add_argument("-o", "--output", required=True, help="PNG file to write")
+    _add_capacity_commands(command, common)
+    _add_scenario_commands(command)
     return parser
+
+
+#: Seasons that --season accepts: the circulation's four seasons and their annual mean.
+SEASONS = ("annual", "winter", "spring", "summer", "autumn")
+
+
+def _check_season(season: str | None) -> None:
+    if season is not None and season not in SEASONS:
+        import difflib
+
+        close = difflib.get_close_matches(season, SEASONS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UsageError(f"--season {season!r} is not one of {', '.join(SEASONS)}{hint}")
+
+
+def _message(err: BaseException) -> str:
+    """One line for a bad-input error; a bare OSError gets its file name and reason."""
+    if isinstance(err, OSError) and err.filename and str(err).startswith("[Errno"):
+        return f"{err.filename}: {err.strerror or 'cannot be read'}"
+    return str(err)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``bbw-bay``; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # argparse has printed usage and the error (2), or --help (0)
+        return stop.code if isinstance(stop.code, int) else 0 if stop.code is None else 2
     level = (
         logging.DEBUG
         if getattr(args, "verbose", False)
@@ -513,9 +1048,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
     try:
+        _check_season(getattr(args, "season", None))
         return int(args.func(args) or 0)
     except bad_input_errors() as err:
-        print(f"bbw-bay: error: {err}", file=sys.stderr)
+        print(f"bbw-bay: error: {_message(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("bbw-bay: interrupted", file=sys.stderr)

@@ -8,14 +8,43 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from bbw_bay.units import TONNE_PER_YEAR
+
 #: Sentinel for keys without a default (required when their section is used).
 REQUIRED = object()
+#: Largest load [t/yr] of one tracer from one source that is taken as real rather than a typo or
+#: a unit slip (kg/yr written as t/yr is ×1000). The largest single inputs on Earth stay below it:
+#: the Changjiang delivers ~2e6 t/yr DIN and the Amazon ~1e7 t/yr of organic carbon, while the
+#: Red River, the Beibu Gulf's largest input, carries ~1e5 t/yr DIN (forcing/LOADS.md).
+MAX_LOAD_T_PER_YR = 1.0e7
+#: Largest river discharge [m³/s] taken as real: the Amazon's mean is ~2.1e5 m³/s.
+MAX_DISCHARGE_M3_PER_S = 3.0e5
+#: Most cells a cartesian grid may have: 100 × the 1/60° gulf grid; each tracer field is then
+#: 160 MB, and a larger count is almost surely a unit slip in nx/ny.
+MAX_CELLS = 20_000_000
+#: Sanity bounds that turn unit slips into errors instead of endless or overflowing runs:
+#: the deepest ocean (Challenger Deep, ~10,935 m);
+MAX_DEPTH_M = 11_000.0
+#: faster than any ocean current (the strongest tidal races reach ~5 m/s);
+MAX_SPEED_M_PER_S = 10.0
+#: ocean horizontal diffusivities reach ~1e4 m²/s at 1000 km scales (Okubo 1971);
+MAX_DIFFUSIVITY_M2_PER_S = 1.0e5
+#: an e-folding time of 86 s, faster than any first-order loss the model represents (sunlit
+#: bacterial die-off reaches ~50/day);
+MAX_DECAY_PER_DAY = 1000.0
+#: 100 g/L, three times sea salt: no dissolved tracer is more concentrated;
+MAX_CONCENTRATION_MG_PER_L = 1.0e5
+#: a century of model time.
+MAX_DURATION_DAYS = 36_525.0
+#: Most output records of a run (a year of hourly output is 8,766); every record is kept in memory.
+MAX_OUTPUTS = 100_000
 
 
 @dataclass(frozen=True)
@@ -27,6 +56,7 @@ class Key:
     description: str
     choices: tuple[str, ...] = ()
     minimum: float | None = None
+    maximum: float | None = None
 
 
 NUM = (int, float)
@@ -39,19 +69,38 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "kind": Key((str,), "cartesian", "grid type", choices=("cartesian", "beibu")),
         "nx": Key((int,), REQUIRED, "cells in x (cartesian)", minimum=1),
         "ny": Key((int,), REQUIRED, "cells in y (cartesian)", minimum=1),
-        "dx_m": Key(NUM, REQUIRED, "cell size in x [m] (cartesian)", minimum=1e-9),
-        "dy_m": Key(NUM, REQUIRED, "cell size in y [m] (cartesian)", minimum=1e-9),
-        "depth_m": Key(NUM, 10.0, "uniform depth [m] (cartesian)", minimum=1e-9),
+        "dx_m": Key(NUM, REQUIRED, "cell size in x [m] (cartesian)", minimum=1e-9, maximum=1e6),
+        "dy_m": Key(NUM, REQUIRED, "cell size in y [m] (cartesian)", minimum=1e-9, maximum=1e6),
+        "depth_m": Key(
+            NUM, 10.0, "uniform depth [m] (cartesian)", minimum=1e-9, maximum=MAX_DEPTH_M
+        ),
         "land": Key((list,), [], "land rectangles [[x0_m, x1_m, y0_m, y1_m], ...] (cartesian)"),
         "open_boundaries": Key((list,), ["south", "east"], "open edges: west/east/south/north"),
-        "resolution_deg": Key(NUM, 1.0 / 30.0, "grid spacing [degrees] (beibu)", minimum=1e-4),
+        "resolution_deg": Key(
+            NUM,
+            1.0 / 30.0,
+            "grid spacing [degrees] (beibu): whole arc-minutes, 1/60 to 1/2",
+            minimum=1e-9,
+        ),
     },
     "flow": {
         "kind": Key(
             (str,), "uniform", "flow type", choices=("uniform", "rivers", "circulation", "dataset")
         ),
-        "u_m_per_s": Key(NUM, 0.0, "uniform eastward velocity [m/s] (uniform; base of rivers)"),
-        "v_m_per_s": Key(NUM, 0.0, "uniform northward velocity [m/s] (uniform; base of rivers)"),
+        "u_m_per_s": Key(
+            NUM,
+            0.0,
+            "uniform eastward velocity [m/s] (uniform; base of rivers)",
+            minimum=-MAX_SPEED_M_PER_S,
+            maximum=MAX_SPEED_M_PER_S,
+        ),
+        "v_m_per_s": Key(
+            NUM,
+            0.0,
+            "uniform northward velocity [m/s] (uniform; base of rivers)",
+            minimum=-MAX_SPEED_M_PER_S,
+            maximum=MAX_SPEED_M_PER_S,
+        ),
         "season": Key(
             (str,),
             "seasonal",
@@ -70,25 +119,56 @@ SCHEMA: dict[str, dict[str, Key]] = {
             choices=("mc", "upwind", "minmod", "vanleer", "superbee"),
         ),
         "diffusivity_m2_per_s": Key(
-            NUM + (str,), 10.0, 'horizontal diffusivity [m²/s], or "tidal" (beibu)'
+            NUM + (str,),
+            10.0,
+            'horizontal diffusivity [m²/s], or "tidal" (beibu)',
+            maximum=MAX_DIFFUSIVITY_M2_PER_S,
         ),
-        "tidal_dispersion_scale": Key(NUM, 1.0, "multiplier on the tidal dispersion field"),
+        "tidal_dispersion_scale": Key(
+            NUM, 1.0, "multiplier on the tidal dispersion field", minimum=0, maximum=100.0
+        ),
         "return_time_days": Key(NUM, 0.0, "Thatcher–Harleman return time [days]", minimum=0),
+        "background_mode": Key(
+            (str,),
+            "boundary",
+            'how the background enters: "boundary" (open-boundary inflow concentration, decays '
+            'inside like any tracer) or "ambient" (ambient sea level everywhere; the model '
+            "carries the land-based excess, zero at the boundaries, and reports background + "
+            "excess)",
+            choices=("boundary", "ambient"),
+        ),
         "dt_s": Key(NUM, 0.0, "time step [s]; 0 = automatic (0.9 × stability bound)", minimum=0),
     },
     "run": {
-        "duration_days": Key(NUM, 30.0, "length of the run [days]", minimum=1e-12),
+        "duration_days": Key(
+            NUM, 30.0, "length of the run [days]", minimum=1e-12, maximum=MAX_DURATION_DAYS
+        ),
         "output_interval_days": Key(NUM, 1.0, "output spacing [days]", minimum=1e-12),
-        "start_day_of_year": Key(NUM, 0.0, "start, days after 1 January", minimum=0),
+        "start_day_of_year": Key(NUM, 0.0, "start, days after 1 January", minimum=0, maximum=366.0),
         "checkpoint_interval_days": Key(NUM, 0.0, "checkpoint spacing [days]; 0 = off", minimum=0),
+        "water_age": Key(
+            (bool,),
+            False,
+            "also carry land_water (fraction of river/outfall water, mg/L per mg/L) and "
+            "land_water_age, giving the mean age since release [days] (CART)",
+        ),
+        "tag_sources": Key(
+            (list,),
+            [],
+            'tracers to tag by source, e.g. ["DIN"]: one extra tracer "DIN@<source>" per source '
+            "carrying that source's contribution (source apportionment of time-varying runs)",
+        ),
     },
     "tracers.*": {
-        "decay_per_day": Key(NUM, 0.0, "first-order decay rate [1/day]", minimum=0),
+        "decay_per_day": Key(
+            NUM, 0.0, "first-order decay rate [1/day]", minimum=0, maximum=MAX_DECAY_PER_DAY
+        ),
         "background_mg_per_l": Key(
             NUM + (str,),
             0.0,
             'open-boundary background [mg/L], or "file" to take it '
             "from forcing/boundary.toml by season",
+            maximum=MAX_CONCENTRATION_MG_PER_L,
         ),
     },
     "sources": {
@@ -99,7 +179,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
             "shipped Beibu Gulf sources",
         ),
         "snap_to_sea": Key((bool,), True, "move sources on land to the nearest wet cell (warns)"),
-        "load_scale": Key(NUM, 1.0, "multiplier on every load", minimum=0),
+        "load_scale": Key(NUM, 1.0, "multiplier on every load", minimum=0, maximum=1000.0),
     },
     "source.*": {
         "name": Key((str,), REQUIRED, "label"),
@@ -107,7 +187,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "y_m": Key(NUM, None, "y position [m] (cartesian)"),
         "lon": Key(NUM, None, "longitude [degrees east] (geographic)"),
         "lat": Key(NUM, None, "latitude [degrees north] (geographic)"),
-        "discharge_m3_per_s": Key(NUM, 0.0, "volume discharge [m³/s]", minimum=0),
+        "discharge_m3_per_s": Key(
+            NUM, 0.0, "volume discharge [m³/s]", minimum=0, maximum=MAX_DISCHARGE_M3_PER_S
+        ),
         "loads_g_per_s": Key((dict,), {}, "loads per tracer [g/s]"),
         "loads_t_per_yr": Key((dict,), {}, "loads per tracer [t/yr]"),
     },
@@ -140,9 +222,18 @@ class Config:
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Read and validate a TOML config; ``overrides`` are "section.key=value" strings."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder; expected a TOML config file")
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {err.start}); expected a TOML config file"
+        ) from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the config file ({err.strerror})") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -186,6 +277,7 @@ def parse_config(raw: dict, *, path: Path | None = None, text: str = "") -> Conf
         if not isinstance(table, dict):
             raise ConfigError(f"{where}: [tracers.{name}] must be a table")
         tracers[name] = _section(where, f"tracers.{name}", table, SCHEMA["tracers.*"])
+        _check_background(where, name, tracers[name]["background_mg_per_l"])
     sources = []
     raw_sources = raw.get("source", [])
     if not isinstance(raw_sources, list):
@@ -195,6 +287,7 @@ def parse_config(raw: dict, *, path: Path | None = None, text: str = "") -> Conf
         _check_source(where, k, entry, kind, tracers)
         sources.append(entry)
     _check_cross(where, sections, kind)
+    _check_files(where, sections, path.parent if path else Path.cwd())
     return Config(
         path,
         MappingProxyType(sections),
@@ -248,16 +341,27 @@ def _check_value(where: str, section: str, key: str, value: Any, spec: Key) -> A
             f"found {value!r} ({type(value).__name__})"
         )
     if spec.choices and value not in spec.choices:
-        close = difflib.get_close_matches(str(value), spec.choices, n=1)
+        close = difflib.get_close_matches(str(value), spec.choices, n=1) or [
+            c for c in spec.choices if c.lower() == str(value).lower()
+        ]
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ConfigError(f"{where}: {full} = {value!r} is not one of {list(spec.choices)}{hint}")
-    if spec.minimum is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
-        if not value >= spec.minimum or value != value:
-            bound = "> 0" if spec.minimum > 0 else f">= {spec.minimum:g}"
-            raise ConfigError(
-                f"{where}: {full} must be {bound} ({spec.description}), found {value!r}"
-            )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(
+            f"{where}: {full} must be a finite number ({spec.description}), found {value!r}"
+        )
+    if spec.minimum is not None and _is_number(value) and not value >= spec.minimum:
+        bound = "> 0" if spec.minimum > 0 else f">= {spec.minimum:g}"
+        raise ConfigError(f"{where}: {full} must be {bound} ({spec.description}), found {value!r}")
+    if spec.maximum is not None and _is_number(value) and not value <= spec.maximum:
+        raise ConfigError(
+            f"{where}: {full} must be <= {spec.maximum:g} ({spec.description}), found {value!r}"
+        )
     return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _unknown(where: str, section: str, key: str, valid: list[str]) -> None:
@@ -283,19 +387,97 @@ def _check_source(where: str, k: int, entry, grid_kind: str, tracers: dict) -> N
                     f"{where}: {label}.{unit_key} names tracer {tracer!r}, which is "
                     f"not defined under [tracers] ({', '.join(tracers)})"
                 )
-            if isinstance(load, bool) or not isinstance(load, (int, float)) or not load >= 0:
+            if not _is_number(load) or not load >= 0 or not math.isfinite(load):
                 raise ConfigError(
                     f"{where}: {label}.{unit_key}.{tracer} must be a number >= 0, found {load!r}"
                 )
+            t_per_yr = load if unit_key == "loads_t_per_yr" else load / TONNE_PER_YEAR
+            if t_per_yr > MAX_LOAD_T_PER_YR:
+                raise ConfigError(
+                    f"{where}: {label}.{unit_key}.{tracer} = {load!r} is {t_per_yr:.3g} t/yr, "
+                    f"above the {MAX_LOAD_T_PER_YR:g} t/yr that any single river on Earth "
+                    "delivers; check the unit (loads_t_per_yr is tonnes per year, "
+                    "loads_g_per_s grams per second)"
+                )
+
+
+def _check_background(where: str, tracer: str, value: Any) -> None:
+    full = f"tracers.{tracer}.background_mg_per_l"
+    if isinstance(value, str):
+        if value != "file":
+            raise ConfigError(
+                f'{where}: {full} must be a number >= 0 [mg/L] or "file", found {value!r}'
+            )
+    elif not value >= 0:
+        raise ConfigError(f"{where}: {full} must be >= 0 [mg/L], found {value!r}")
+
+
+def _check_files(where: str, sections: dict, folder: Path) -> None:
+    """Files named in the config must exist (relative paths resolve against its folder)."""
+    named = []
+    if sections["sources"]["file"] not in ("", "default"):
+        named.append(("sources.file", sections["sources"]["file"]))
+    if sections["flow"]["kind"] == "dataset":
+        named.append(("flow.path", sections["flow"]["path"]))
+    for key, name in named:
+        target = folder / name
+        if not target.is_file():
+            what = "is a folder" if target.is_dir() else "not found"
+            raise ConfigError(
+                f"{where}: {key} = {name!r}: {target} {what}; expected a file "
+                "(relative paths are relative to the config's folder)"
+            )
+
+
+def _check_grid_size(where: str, grid: MappingProxyType, grid_kind: str) -> None:
+    if grid_kind == "beibu":
+        minutes = 60.0 * grid["resolution_deg"]
+        if abs(minutes - round(minutes)) > 1e-6 * minutes or not 1 <= round(minutes) <= 30:
+            raise ConfigError(
+                f"{where}: grid.resolution_deg must be a whole number of arc-minutes from 1/60 "
+                f"to 1/2 degree (1/60, 1/30 = 0.0333…, 1/20, 1/15 …; the land mask has 1′ "
+                f"pixels), found {grid['resolution_deg']!r} ({minutes:.4g}′)"
+            )
+    elif grid["nx"] * grid["ny"] > MAX_CELLS:
+        raise ConfigError(
+            f"{where}: grid.nx × grid.ny = {grid['nx']} × {grid['ny']} = "
+            f"{grid['nx'] * grid['ny']:,} cells, above the {MAX_CELLS:,}-cell limit; "
+            "check nx, ny (cells, not metres)"
+        )
+
+
+def _check_uniform_current(where: str, sections: dict) -> None:
+    """A uniform current must enter and leave through open edges (it cannot cross a wall)."""
+    flow, opened = sections["flow"], set(sections["grid"]["open_boundaries"])
+    if flow["kind"] not in ("uniform", "rivers"):
+        return
+    for key, edges in (("u_m_per_s", ("west", "east")), ("v_m_per_s", ("south", "north"))):
+        closed = [edge for edge in edges if edge not in opened]
+        if flow[key] != 0 and closed:
+            raise ConfigError(
+                f"{where}: flow.{key} = {flow[key]!r} needs open {edges[0]} and {edges[1]} edges "
+                f"(a uniform current cannot cross a closed edge), but {' and '.join(closed)} "
+                f"{'is' if len(closed) == 1 else 'are'} closed; add to grid.open_boundaries or "
+                f"set flow.{key} = 0"
+            )
 
 
 def _check_cross(where: str, sections: dict, grid_kind: str) -> None:
+    _check_grid_size(where, sections["grid"], grid_kind)
+    run = sections["run"]
+    outputs = run["duration_days"] / run["output_interval_days"]
+    if outputs > MAX_OUTPUTS:
+        raise ConfigError(
+            f"{where}: run.duration_days / run.output_interval_days = {outputs:.4g} output "
+            f"records, above the {MAX_OUTPUTS:,} kept in memory; both are in days"
+        )
     for edge in sections["grid"]["open_boundaries"]:
         if edge not in ("west", "east", "south", "north"):
             raise ConfigError(
                 f"{where}: grid.open_boundaries has {edge!r}; expected a list of "
                 "west, east, south, north"
             )
+    _check_uniform_current(where, sections)
     diffusivity = sections["transport"]["diffusivity_m2_per_s"]
     if isinstance(diffusivity, str) and diffusivity != "tidal":
         raise ConfigError(
@@ -316,7 +498,7 @@ def _check_cross(where: str, sections: dict, grid_kind: str) -> None:
         if (
             not isinstance(rect, list)
             or len(rect) != 4
-            or not all(isinstance(v, (int, float)) for v in rect)
+            or not all(_is_number(v) and math.isfinite(v) for v in rect)
         ):
             raise ConfigError(
                 f"{where}: grid.land[{k}] must be [x0_m, x1_m, y0_m, y1_m], found {rect!r}"
@@ -328,6 +510,8 @@ def _apply_override(raw: dict, item: str, path: Path) -> None:
         raise ConfigError(f"--set {item!r}: expected section.key=value")
     dotted, value_text = item.split("=", 1)
     parts = dotted.strip().split(".")
+    if not all(part.strip() for part in parts):
+        raise ConfigError(f"--set {item!r}: expected section.key=value (found an empty name)")
     try:
         value = tomllib.loads(f"v = {value_text.strip()}")["v"]
     except tomllib.TOMLDecodeError:

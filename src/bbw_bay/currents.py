@@ -48,8 +48,15 @@ def _open(source) -> tuple[xr.Dataset, str]:
     try:
         with xr.open_dataset(source) as ds:
             return ds.load(), os.fspath(source)
+    except FileNotFoundError:
+        raise CurrentsError(f"currents file {os.fspath(source)!r} not found") from None
     except (OSError, ValueError) as exc:
-        raise CurrentsError(f"cannot read currents file {os.fspath(source)!r}: {exc}") from exc
+        reason = str(exc).split("\n")[0]
+        if "did not find a match" in reason:
+            reason = "not a netCDF file (no installed xarray engine can open it)"
+        raise CurrentsError(
+            f"cannot read currents file {os.fspath(source)!r}: {reason}"
+        ) from None
 
 
 def _pick(ds: xr.Dataset, name: str | None, candidates, label: str, what: str) -> str:

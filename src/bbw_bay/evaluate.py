@@ -213,10 +213,12 @@ def load_zones(path: str | os.PathLike | None = None) -> list[Zone]:
     unknown zones).
     """
     path = Path(path) if path is not None else forcing_path(ZONES_FILE)
+    if not path.is_file():
+        raise ZoneError(f"{path}: zones file not found (expected a TOML file of [[zone]] tables)")
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ZoneError(f"{path}: not valid TOML: {exc}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ZoneError(f"{path}: not valid TOML: {exc}") from None
     entries = data.get("zone")
     if not isinstance(entries, list) or not entries:
         raise ZoneError(f"{path}: expected one or more [[zone]] tables")
@@ -235,8 +237,8 @@ def load_zones(path: str | os.PathLike | None = None) -> list[Zone]:
 def _as_zones(zones, geographic: bool) -> list[Zone]:
     if zones is None:
         if not geographic:
-            raise ValueError("the shipped zones are lon/lat polygons; give `zones` (masks or "
-                             "polygons in metres) for a cartesian dataset")
+            raise ZoneError("the dataset is on a cartesian (x/y) grid, but the shipped zones "
+                            "are lon/lat polygons; give `zones` (masks or polygons in metres)")
         return load_zones()
     if isinstance(zones, Mapping):
         return [z if isinstance(z, Zone) else Zone(key=str(k), mask=np.asarray(z, dtype=bool))

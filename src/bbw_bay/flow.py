@@ -7,6 +7,7 @@ northward). Faces that carry no flux (land, closed edges) hold exactly zero.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -231,7 +232,9 @@ def river_outflow_transports(grid: Grid, discharge: np.ndarray) -> tuple[np.ndar
     rhs = discharge[wet]
     if np.any(discharge[~wet] != 0):
         raise FlowError("river discharge given on land cells")
-    with np.errstate(all="ignore"):
+    _check_outflow_path(grid, discharge)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", spla.MatrixRankWarning)
         phi_wet = spla.spsolve(matrix, rhs) if rhs.any() else np.zeros(n)
     if not np.all(np.isfinite(phi_wet)):
         raise FlowError("river outflow has no path to an open boundary (singular Poisson problem)")
@@ -246,6 +249,30 @@ def river_outflow_transports(grid: Grid, discharge: np.ndarray) -> tuple[np.ndar
     transport_v[0, :] = -g_v[0, :] * phi[0, :]
     transport_v[-1, :] = g_v[-1, :] * phi[-1, :]
     return transport_u, transport_v
+
+
+def _check_outflow_path(grid: Grid, discharge: np.ndarray) -> None:
+    """FlowError naming a river cell whose water body touches no open boundary."""
+    from scipy import ndimage
+
+    labels, _ = ndimage.label(grid.wet)  # 4-connected: the faces that carry flux
+    open_cells = np.zeros(grid.shape, dtype=bool)
+    open_cells[:, 0] |= grid.open_u[:, 0]
+    open_cells[:, -1] |= grid.open_u[:, -1]
+    open_cells[0, :] |= grid.open_v[0, :]
+    open_cells[-1, :] |= grid.open_v[-1, :]
+    reached = np.isin(labels, np.unique(labels[open_cells]))
+    stuck = (discharge != 0) & grid.wet & ~reached
+    if stuck.any():
+        j, i = (int(k) for k in np.argwhere(stuck)[0])
+        unit = "°" if grid.geographic else " m"
+        raise FlowError(
+            f"river discharge {discharge[j, i]:g} m³/s at cell (j={j}, i={i}) "
+            f"({grid.x_centre[i]:.6g}, {grid.y_centre[j]:.6g}){unit} has no path to an open "
+            f"boundary: its water body touches none of the open edges "
+            f"({', '.join(grid.open_boundaries) or 'none'}); open an edge it reaches or move "
+            "the river"
+        )
 
 
 def outflow_sum(transport_u: np.ndarray, transport_v: np.ndarray) -> np.ndarray:

@@ -192,16 +192,21 @@ class Grid:
                     f"wet mask has shape {wet_arr.shape}, expected (ny, nx) = {(ny, nx)}"
                 )
         if not np.all(np.isfinite(depth_arr[wet_arr])):
-            bad = np.argwhere(~np.isfinite(depth_arr) & wet_arr)[0]
-            raise GridError(f"depth is NaN or infinite at wet cell (j, i) = {tuple(bad)}")
-        if np.any(depth_arr[wet_arr] <= 0):
-            bad = np.argwhere((depth_arr <= 0) & wet_arr)[0]
+            j, i = (int(k) for k in np.argwhere(~np.isfinite(depth_arr) & wet_arr)[0])
+            centre = (0.5 * (x_edge[i] + x_edge[i + 1]), 0.5 * (y_edge[j] + y_edge[j + 1]))
             raise GridError(
-                f"depth must be > 0 m at wet cells; found {depth_arr[tuple(bad)]} at (j, i) = "
-                f"{tuple(bad)}"
+                f"depth is NaN or infinite at {int((~np.isfinite(depth_arr) & wet_arr).sum())} "
+                f"wet cell(s), first (j, i) = ({j}, {i}) centred at ({centre[0]:.6g}, "
+                f"{centre[1]:.6g}){'°' if geographic else ' m'}; fill the gap in the bathymetry "
+                "or mark those cells as land"
+            )
+        if np.any(depth_arr[wet_arr] <= 0):
+            bad = tuple(int(k) for k in np.argwhere((depth_arr <= 0) & wet_arr)[0])
+            raise GridError(
+                f"depth must be > 0 m at wet cells; found {depth_arr[bad]} at (j, i) = {bad}"
             )
         if not wet_arr.any():
-            raise GridError("the grid has no wet cell")
+            raise GridError("the grid has no wet cell: every cell is land (check the land mask)")
         depth_arr = np.where(wet_arr, depth_arr, 0.0)
         opened = tuple(dict.fromkeys(open_boundaries))
         for edge in opened:

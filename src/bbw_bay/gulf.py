@@ -142,6 +142,18 @@ def points_in_polygon(lon, lat, polygon) -> np.ndarray:
     return inside
 
 
+def gulf_section(lon: float, lat: float) -> str:
+    """Name of the `GULF_PROPER` edge section a face centre (lon, lat) [degrees] lies on.
+
+    "qiongzhou_strait" (the 109.9E line between Hainan and Leizhou, north to 20.4N),
+    "leizhou_coast" (the 109.9E line further north: coastal water of the Leizhou Peninsula that
+    falls east of it) or "gulf_mouth" (the Yinggehai - Con Co line).
+    """
+    if lon >= 109.8:
+        return "qiongzhou_strait" if lat <= 20.4 else "leizhou_coast"
+    return "gulf_mouth"
+
+
 def gulf_proper_mask(grid: Grid) -> np.ndarray:
     """(ny, nx) bool: wet cells of a lon/lat grid whose centres lie in `GULF_PROPER`."""
     if not grid.geographic:
@@ -359,6 +371,9 @@ def grid_from_bathymetry(
                         f"{max_mixing_depth_m}")
     bathy, bathy_label = _dataset(bathymetry)
     mask, mask_label = _dataset(landmask)
+    for ds, label, name in ((bathy, bathy_label, "elevation"), (mask, mask_label, "sea_fraction")):
+        if name not in ds:
+            raise GridError(f"{label}: no variable {name!r}; found {sorted(ds.data_vars)}")
     if resolution <= 0 or lon_range[1] <= lon_range[0] or lat_range[1] <= lat_range[0]:
         raise GridError(f"need resolution > 0 and increasing ranges; got {resolution}, "
                         f"{lon_range}, {lat_range}")
@@ -462,6 +477,7 @@ def _beibu_cached(resolution: float, key: tuple) -> Grid:
 
 __all__ = [
     "BATHYMETRY_FILE", "CHANNEL_CORRECTIONS", "GULF_PROPER", "GULF_PROVENANCE", "LANDMASK_FILE",
+    "gulf_section",
     "MAX_MIXING_DEPTH_M", "MIN_DEPTH_M", "NAMED_BAYS", "beibu_grid",
     "grid_from_bathymetry", "grid_provenance", "gulf_proper_mask", "points_in_polygon",
 ]

@@ -15,7 +15,8 @@ with face fluxes F = F_adv + F_diff:
 * diffusion: ``F_diff = −D (c_R − c_L)``, ``D = K h_f L_f / Δs`` [m³/s] (second order);
 * decay ``−k c`` and loads ``W`` [g/s].
 
-Two stages with (a, b) = (0, 1) and (½, ½) give Heun's SSP-RK2 step (second order in time).
+Chained stages of dt/(s−1) with (a, b) = (0, 1) and a last (1/s, (s−1)/s) give the SSPRK(s,2)
+step (second order in time; s = 2 is Heun's SSP-RK2), see `bbw_bay.solver.Solver.advance`.
 Land faces and closed edges carry no flux; open-boundary faces take the ghost value on inflow and
 the interior value (slope 0) on outflow, with no diffusive flux.
 """
@@ -114,8 +115,9 @@ def transport_stage(*arrays_and_scalars):
 
     Arguments, in order: c, c_start, transport_u, transport_v, conductance_u, conductance_v,
     interior_u, interior_v, inv_volume, volume, decay, loads, ghost_west, ghost_east,
-    ghost_south, ghost_north, dt, weight_start, weight_stage, limiter, out, row_decay,
-    row_boundary (see `_stage_blocks`). The thread count is read here, outside the compiled code,
+    ghost_south, ghost_north, dt, weight_start, weight_stage, limiter, section_ptr,
+    section_kind, section_i, section_id, section_sign, out, row_decay, row_boundary,
+    row_section (see `_stage_blocks`). The thread count is read here, outside the compiled code,
     because reading it inside stops ``cache=True`` from working.
     """
     c = arrays_and_scalars[0]
@@ -144,12 +146,23 @@ def _stage_blocks(
     weight_start,
     weight_stage,
     limiter,
+    section_ptr,
+    section_kind,
+    section_i,
+    section_id,
+    section_sign,
     out,
     row_decay,
     row_boundary,
+    row_section,
     nblock,
 ):
-    """The stage with rows split in ``nblock`` contiguous blocks (one per thread)."""
+    """The stage with rows split in ``nblock`` contiguous blocks (one per thread).
+
+    Monitored faces (sections) of row j are entries m in [section_ptr[j], section_ptr[j+1]):
+    kind 0 the x-face i of row j, 1 the north y-face (j+1, i), 2 the south y-face (0, i) of row 0;
+    ``row_section[t, j, section_id[m]]`` gets dt × section_sign[m] × flux [g].
+    """
     ntr, ny, nx = c.shape
     for block in nb.prange(nblock):
         j0 = block * ny // nblock
@@ -229,6 +242,13 @@ def _stage_blocks(
                         boundary_in -= fn[i]
                 row_decay[t, j] = decayed
                 row_boundary[t, j] = dt * boundary_in
+                for q in range(row_section.shape[2]):
+                    row_section[t, j, q] = 0.0
+                for m in range(section_ptr[j], section_ptr[j + 1]):
+                    kind = section_kind[m]
+                    i = section_i[m]
+                    face_flux = fu[i] if kind == 0 else (fn[i] if kind == 1 else fs[i])
+                    row_section[t, j, section_id[m]] += dt * section_sign[m] * face_flux
             sy_prev, sy_here, sy_next = sy_here, sy_next, sy_prev
             fv_s, fv_n = fv_n, fv_s
 

@@ -60,6 +60,12 @@ def _load_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as err:
         raise LoadsError(f"{path}: not valid TOML ({err})") from None
+    except UnicodeDecodeError as err:
+        raise LoadsError(f"{path}: not UTF-8 text (byte {err.start}); expected TOML") from None
+    except FileNotFoundError:
+        raise LoadsError(f"{path}: file not found") from None
+    except OSError as err:
+        raise LoadsError(f"{path}: cannot read the file ({err.strerror})") from None
 
 
 def _is_number(value: Any) -> bool:

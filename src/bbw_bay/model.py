@@ -17,12 +17,16 @@ import xarray as xr
 from bbw_bay.flow import Flow
 from bbw_bay.grid import Grid
 from bbw_bay.output import add_provenance, concentration_dataset
-from bbw_bay.solver import MassBudget, Solver, StabilityError
+from bbw_bay.solver import MassBudget, Sections, Solver, StabilityError
 from bbw_bay.sources import PointSource, SourceLayout
-from bbw_bay.steady import UpwindOperator, defect_correction, efolding_time, solve_upwind
+from bbw_bay.steady import UpwindOperator, defect_correction, efolding_times, solve_upwind
 from bbw_bay.units import DAY, YEAR
 
 log = logging.getLogger(__name__)
+
+
+#: How a tracer's background enters (see `Model`).
+BACKGROUND_MODES = ("boundary", "ambient")
 
 
 class ModelError(ValueError):
@@ -42,10 +46,14 @@ class Tracer:
     decay_per_day : first-order decay rate [1/day]
     background : open-boundary (and default initial) concentration [mg/L]; a number, or 12
         monthly values (Jan..Dec) for a seasonal boundary
+    age_of : name of another tracer c; this tracer is then its age concentration α
+        [mg/L·s] with source c (Deleersnijder et al. 2001, CART), ∂α/∂t = L(α) + c − kα, the
+        decay and zero background of c; the mean age since release is α / c
     """
 
     decay_per_day: float = 0.0
     background: float | Sequence[float] = 0.0
+    age_of: str | None = None
 
     def __post_init__(self) -> None:
         if not np.isfinite(self.decay_per_day) or self.decay_per_day < 0:
@@ -79,6 +87,7 @@ class RunStatistics:
     wall_seconds: float = 0.0
     budget: dict = field(default_factory=dict)
     max_relative_imbalance: float = 0.0
+    region_budget: dict = field(default_factory=dict)
 
 
 class Model:
@@ -94,6 +103,12 @@ class Model:
     advection : "mc" (default), "upwind", "minmod", "vanleer" or "superbee"
     area_loads : {tracer: (ny, nx) diffuse load [g/m²/s]}
     return_time_days : Thatcher–Harleman return time at open boundaries [days]
+    sections : a monitored region and its named boundary sections (`solver.Sections`); runs then
+        report the region's own mass budget with the inflow through each section
+    background_mode : "boundary": each tracer's background is its open-boundary inflow value and
+        decays inside like the rest; "ambient": the background is the ambient level everywhere,
+        the model carries the land-based excess (zero at the open boundaries, decaying) and
+        reports background + excess (the mass budget is the excess's)
     divergence_tolerance : allowed mismatch between the flow's divergence and the river
         discharges, relative to the largest face transport
     """
@@ -109,6 +124,8 @@ class Model:
         advection: str = "mc",
         area_loads: Mapping[str, np.ndarray] | None = None,
         return_time_days: float = 0.0,
+        background_mode: str = "boundary",
+        sections: Sections | None = None,
         divergence_tolerance: float = 1e-8,
         engine: str = "numba",
     ) -> None:
@@ -121,10 +138,17 @@ class Model:
         self.tracers = dict(tracers)
         self.names = tuple(self.tracers)
         self.sources = tuple(sources)
+        self.age_parent = self._age_parents()
         self.layout = SourceLayout.build(grid, self.sources, self.names)
         self.diffusivity = diffusivity
         self.advection = advection
         self.return_time_days = float(return_time_days)
+        if background_mode not in BACKGROUND_MODES:
+            raise ModelError(
+                f"background_mode must be one of {', '.join(BACKGROUND_MODES)}; "
+                f"got {background_mode!r}"
+            )
+        self.background_mode = background_mode
         self._check_flow_against_rivers(divergence_tolerance)
         fields = None
         if area_loads:
@@ -140,20 +164,89 @@ class Model:
             flow,
             tracers=self.names,
             decay=np.array([t.decay_per_second for t in self.tracers.values()]),
-            background=self.background_at,
+            background=self.boundary_values_at,
             layout=self.layout,
             diffusivity=diffusivity,
             advection=advection,
             area_loads=fields,
+            age_parent=self.age_parent,
             return_time=self.return_time_days * DAY,
+            sections=sections,
             engine=engine,
         )
         self.statistics = RunStatistics()
 
     # ------------------------------------------------------------------ helpers
+    def _age_parents(self) -> np.ndarray:
+        """(ntr,) index of the tracer whose age each tracer carries (−1 for ordinary ones)."""
+        parents = np.full(len(self.names), -1, dtype=np.int64)
+        for k, (name, tracer) in enumerate(self.tracers.items()):
+            if tracer.age_of is None:
+                continue
+            parent = self.tracers.get(tracer.age_of)
+            if parent is None or parent.age_of is not None:
+                raise ModelError(
+                    f"tracer {name!r}: age_of = {tracer.age_of!r} must name an ordinary tracer "
+                    f"of this model ({', '.join(self.names)})"
+                )
+            if parent.decay_per_day != tracer.decay_per_day or np.any(
+                np.asarray(tracer.background) != 0
+            ):
+                raise ModelError(
+                    f"tracer {name!r}: an age tracer needs the decay of {tracer.age_of!r} "
+                    f"({parent.decay_per_day} /day) and background 0"
+                )
+            parents[k] = self.names.index(tracer.age_of)
+        return parents
+
+    def _with_mean_ages(self, ds: xr.Dataset, states) -> xr.Dataset:
+        """Add "<age tracer>_mean_days" (mean age since release [days]) for each age tracer."""
+        if not np.any(self.age_parent >= 0):
+            return ds
+        ages = [self.mean_age_days(state) for state in states]
+        for name in ages[0]:
+            var = ds[name]
+            values = np.stack([a[name] for a in ages])
+            ds[f"{name}_mean_days"] = (var.dims, values.reshape(var.shape))
+            ds[f"{name}_mean_days"].attrs = {
+                "long_name": f"mean age since release of {self.tracers[name].age_of}",
+                "units": "days",
+            }
+        return ds
+
+    def mean_age_days(self, state: np.ndarray) -> dict[str, np.ndarray]:
+        """{age tracer: (ny, nx) mean age α / c [days]} of a model state (NaN where c ≈ 0)."""
+        out = {}
+        for k, parent in enumerate(self.age_parent):
+            if parent < 0:
+                continue
+            c = state[parent]
+            floor = 1e-9 * max(float(np.abs(c).max()), 1e-300)
+            ok = self.grid.wet & (c > floor)
+            out[self.names[k]] = np.where(
+                ok, state[k] / np.where(ok, c, 1.0) / DAY, np.nan
+            )
+        return out
+
     def background_at(self, time: float) -> np.ndarray:
         """(ntr,) background concentrations [mg/L] at ``time``."""
         return np.array([t.background_at(time) for t in self.tracers.values()])
+
+    @property
+    def ambient(self) -> bool:
+        """True when the model state is the excess over an ambient background."""
+        return self.background_mode == "ambient"
+
+    def boundary_values_at(self, time: float) -> np.ndarray:
+        """(ntr,) inflow concentrations of the model state at the open boundaries [mg/L]."""
+        background = self.background_at(time)
+        return np.zeros_like(background) if self.ambient else background
+
+    def reported(self, state: np.ndarray, time: float) -> np.ndarray:
+        """Concentrations [mg/L] users see for a model state (ntr, ny, nx) at ``time``."""
+        if not self.ambient:
+            return state
+        return np.where(self.grid.wet, state + self.background_at(time)[:, None, None], 0.0)
 
     def _check_flow_against_rivers(self, tolerance: float) -> None:
         """The flow's discrete divergence must equal the river discharge in every cell."""
@@ -193,24 +286,46 @@ class Model:
         """The time step [s] the solver picks: 0.9 × the positivity bound."""
         return self.solver.stable_dt()
 
-    def initial_state(self, initial: Mapping[str, np.ndarray | float] | None = None) -> np.ndarray:
-        """(ntr, ny, nx) initial concentrations; tracers not given start at their background."""
+    def initial_state(
+        self, initial: Mapping[str, np.ndarray | float] | None = None, *, start: float = 0.0
+    ) -> np.ndarray:
+        """(ntr, ny, nx) initial model state; tracers not given start at their background.
+
+        ``initial`` holds concentrations [mg/L] as reported (background included in ambient
+        mode); ``start`` [s from 1 January] picks a seasonal background.
+        """
         initial = dict(initial or {})
         unknown = set(initial) - set(self.names)
         if unknown:
             raise ModelError(f"initial values for unknown tracers {sorted(unknown)}")
         c = np.zeros((len(self.names), *self.grid.shape))
         for k, name in enumerate(self.names):
-            value = initial.get(name, self.tracers[name].background_at(0.0))
+            background = self.tracers[name].background_at(start)
+            value = initial.get(name, background)
             arr = np.broadcast_to(np.asarray(value, dtype=float), self.grid.shape)
             if not np.all(np.isfinite(arr[self.grid.wet])) or np.any(arr[self.grid.wet] < 0):
                 raise ModelError(f"initial {name} must be finite and >= 0 on wet cells")
+            if self.ambient:
+                arr = arr - background
+                if np.any(arr[self.grid.wet] < -1e-12 * max(background, 1e-300)):
+                    raise ModelError(
+                        f"initial {name} falls below its ambient background {background:g} mg/L "
+                        '(background_mode = "ambient" models the excess above it)'
+                    )
+                arr = np.maximum(arr, 0.0)
             c[k] = np.where(self.grid.wet, arr, 0.0)
         return c
 
     def total_mass(self, c: np.ndarray) -> np.ndarray:
         """(ntr,) tracer mass in the domain [g]."""
         return np.einsum("tyx,yx->t", c, self.solver.volume)
+
+    def region_mass(self, c: np.ndarray) -> np.ndarray:
+        """(ntr,) tracer mass [g] in the monitored region (zeros without one)."""
+        region = self.solver.sections.region
+        if region is None:
+            return np.zeros(c.shape[0])
+        return np.einsum("tyx,yx->t", c, np.where(region, self.solver.volume, 0.0))
 
     # ------------------------------------------------------------------ time marching
     def run(
@@ -253,12 +368,17 @@ class Model:
         output_times = np.concatenate([[start], output_times])
 
         if resume_state is None:
-            c = self.initial_state(initial)
+            c = self.initial_state(initial, start=start)
             now = start
-            budget = MassBudget(self.names, self.total_mass(c))
+            budget = MassBudget(
+                self.names,
+                self.total_mass(c),
+                sections=self.solver.sections.names,
+                region_initial=self.region_mass(c),
+            )
             frames = [c.copy()]
             stats = RunStatistics()
-            self.solver.boundary.reset(self.background_at(start))
+            self.solver.boundary.reset(self.boundary_values_at(start))
             next_checkpoint_from = start
         else:
             c, now, budget, frames, stats, next_checkpoint_from = self._restore(resume_state)
@@ -298,13 +418,18 @@ class Model:
         final_mass = self.total_mass(c)
         stats.budget = budget.as_dict(final_mass)
         stats.max_relative_imbalance = float(np.abs(budget.relative_imbalance(final_mass)).max())
+        if self.solver.sections.region is not None:
+            stats.region_budget = budget.region_budget(self.region_mass(c))
         self.statistics = stats
         self.budget = budget
-        ds = concentration_dataset(
-            self.grid, self.names, np.stack(frames), output_times[: len(frames)]
+        times = output_times[: len(frames)]
+        fields = np.stack([self.reported(f, t) for f, t in zip(frames, times, strict=True)])
+        ds = self._with_mean_ages(
+            concentration_dataset(self.grid, self.names, fields, times), frames
         )
         ds.attrs.update(
-            {"steps": stats.steps, "dt_max_s": stats.dt_max, "advection": self.advection}
+            {"steps": stats.steps, "dt_max_s": stats.dt_max, "advection": self.advection,
+             "background_mode": self.background_mode}
         )
         return add_provenance(ds, settings=self.settings(), budget=stats.budget)
 
@@ -330,6 +455,10 @@ class Model:
             "budget_loads_in": budget.loads_in.copy(),
             "budget_boundary_in": budget.boundary_in.copy(),
             "budget_decayed": budget.decayed.copy(),
+            "budget_region_initial": budget.region_initial.copy(),
+            "budget_region_loads_in": budget.region_loads_in.copy(),
+            "budget_region_decayed": budget.region_decayed.copy(),
+            "budget_section_in": budget.section_in.copy(),
             "steps": stats.steps,
             "dt_max": stats.dt_max,
             "dt_min": stats.dt_min,
@@ -339,10 +468,18 @@ class Model:
 
     def _restore(self, state: dict):
         c = np.array(state["c"], dtype=float)
-        budget = MassBudget(self.names, np.array(state["budget_initial"]))
+        budget = MassBudget(
+            self.names,
+            np.array(state["budget_initial"]),
+            sections=self.solver.sections.names,
+            region_initial=np.array(state["budget_region_initial"]),
+        )
         budget.loads_in[:] = state["budget_loads_in"]
         budget.boundary_in[:] = state["budget_boundary_in"]
         budget.decayed[:] = state["budget_decayed"]
+        budget.region_loads_in[:] = state["budget_region_loads_in"]
+        budget.region_decayed[:] = state["budget_region_decayed"]
+        budget.section_in[:] = state["budget_section_in"]
         frames = list(np.array(state["frames"]))
         stats = RunStatistics(
             steps=int(state["steps"]), dt_max=float(state["dt_max"]), dt_min=float(state["dt_min"])
@@ -374,11 +511,19 @@ class Model:
         the flow at ``time`` (held steady) with the model's diffusivity; see
         `bbw_bay.steady.efolding_time` (upwind, implicit Euler). ``inf`` beyond ``max_days``.
         """
-        seconds = efolding_time(
-            self.upwind_operator(time), np.asarray(region, dtype=bool) & self.grid.wet,
-            dt=dt_days * DAY, max_time=max_days * DAY,
+        return self.efolding_times({"region": region}, time=time, dt_days=dt_days,
+                                   max_days=max_days)["region"]
+
+    def efolding_times(
+        self, regions: Mapping[str, np.ndarray], *, time: float = 0.0, dt_days: float = 1.0,
+        max_days: float = 1000.0
+    ) -> dict[str, float]:
+        """`efolding_time` [days] of several (ny, nx) bool regions from one factorisation."""
+        masks = {k: np.asarray(m, dtype=bool) & self.grid.wet for k, m in regions.items()}
+        seconds = efolding_times(
+            self.upwind_operator(time), masks, dt=dt_days * DAY, max_time=max_days * DAY
         )
-        return seconds / DAY
+        return {k: v / DAY for k, v in seconds.items()}
 
     def steady_state(
         self, *, time: float = 0.0, tolerance: float = 1e-10, max_iterations: int = 300
@@ -391,24 +536,33 @@ class Model:
         """
         operator = self.upwind_operator(time)
         loads = self.solver.loads_at(time)
-        background = self.background_at(time)
+        background = self.boundary_values_at(time)
         factors = {}
         fields = np.zeros((len(self.names), *self.grid.shape))
-        for k, tracer in enumerate(self.tracers.values()):
-            rate = tracer.decay_per_second
+        order = sorted(range(len(self.names)), key=lambda k: self.age_parent[k] >= 0)
+        for k in order:  # parents before their age tracers (whose source is the parent's c)
+            rate = self.tracers[self.names[k]].decay_per_second
             if rate not in factors:
                 factors[rate] = operator.factorise(rate)
-            fields[k] = solve_upwind(operator, factors[rate], loads[k], background[k])
+            source = loads[k]
+            if self.age_parent[k] >= 0:
+                source = np.nan_to_num(fields[self.age_parent[k]]) * self.solver.volume
+            fields[k] = solve_upwind(operator, factors[rate], source, background[k])
         fields = np.nan_to_num(fields, nan=0.0)
         iterations = 0
         if self.solver.limiter != 0:
             decays = [t.decay_per_second for t in self.tracers.values()]
 
             def jacobian_solve(residual):
-                # J ≈ A_upwind − k I (exact for upwind), so J⁻¹ r solves (A − kI) x = r
+                # J ≈ A_upwind − k I (exact for upwind), so J⁻¹ r solves (A − kI) x = r; an age
+                # tracer's row also holds +I on its parent: block forward substitution
                 out = np.zeros_like(residual)
-                for k, rate in enumerate(decays):
-                    out[k][self.grid.wet] = factors[rate].solve(residual[k][self.grid.wet])
+                wet = self.grid.wet
+                for k in order:
+                    rhs = residual[k][wet]
+                    if self.age_parent[k] >= 0:
+                        rhs = rhs - out[self.age_parent[k]][wet]
+                    out[k][wet] = factors[decays[k]].solve(rhs)
                 return out
 
             fields, iterations, _ = defect_correction(
@@ -418,14 +572,17 @@ class Model:
                 tolerance=tolerance,
                 max_iterations=max_iterations,
             )
-        ds = concentration_dataset(self.grid, self.names, fields)
         budget = self._steady_budget(fields, time)
-        ds.attrs.update({"steady_iterations": iterations, "advection": self.advection})
+        ds = self._with_mean_ages(
+            concentration_dataset(self.grid, self.names, self.reported(fields, time)), [fields]
+        )
+        ds.attrs.update({"steady_iterations": iterations, "advection": self.advection,
+                         "background_mode": self.background_mode})
         return add_provenance(ds, settings=self.settings(), budget=budget)
 
     def _steady_budget(self, fields: np.ndarray, time: float) -> dict:
         """Loads in + net boundary inflow − decay per tracer [g/s] (≈0 at steady state)."""
-        loads = self.solver.loads_at(time).sum(axis=(1, 2))
+        loads = self.solver.stage_loads(self.solver.loads_at(time), fields).sum(axis=(1, 2))
         _, decayed, boundary_in = self.solver.steady_rates(fields, time)
         budget = {}
         for k, name in enumerate(self.names):
@@ -449,6 +606,7 @@ class Model:
                 float(self.diffusivity) if np.ndim(self.diffusivity) == 0 else "field"
             ),
             "return_time_days": self.return_time_days,
+            "background_mode": self.background_mode,
             "tracers": {
                 n: {"decay_per_day": t.decay_per_day, "background": t.background}
                 for n, t in self.tracers.items()
@@ -467,4 +625,6 @@ class Model:
         }
 
 
-__all__ = ["InstabilityError", "Model", "ModelError", "StabilityError", "Tracer"]
+__all__ = [
+    "BACKGROUND_MODES", "InstabilityError", "Model", "ModelError", "StabilityError", "Tracer",
+]

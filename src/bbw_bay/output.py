@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import tempfile
@@ -184,41 +185,95 @@ class OutputError(OSError):
     """An output file cannot be written."""
 
 
+#: Suffix of `atomic_write`'s temporary files (named ``.NAME.<random>.tmp`` beside NAME).
+TEMPORARY_SUFFIX = ".tmp"
+
+
 def atomic_write(path: str | os.PathLike, write) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``.
 
     A crash mid-write leaves the old file (or none), never a truncated one; the temporary file is
     removed on failure and the result gets the usual mode (umask applied), not mkstemp's 0600.
+    The data reach the disk (fsync) before the rename, so a power cut cannot leave the new name
+    on an empty file. A process killed mid-write (SIGKILL) leaves its temporary behind; see
+    `remove_stale_temporaries`.
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=folder)
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
     try:
         write(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    _fsync_folder(folder)
     return path
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (no-op where folders cannot be opened)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete temporaries that `atomic_write` left beside ``path`` when a process was killed.
+
+    Call only when no other process writes ``path``; returns the files removed.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    removed = []
+    for stale in folder.glob(f".{glob.escape(path.name)}.*{TEMPORARY_SUFFIX}"):
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
+            removed.append(stale)
+    return removed
 
 
 def check_writable(path: str | os.PathLike, *, overwrite: bool) -> Path:
     """The output folder of ``path``; OutputError if it is missing, read-only, or ``path``
     exists and ``overwrite`` is False."""
     path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{path} is a folder; expected an output file name")
     if path.exists() and not overwrite:
         raise OutputError(f"{path} exists; add --overwrite (overwrite=True) to replace it")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise OutputError(f"output folder {folder} does not exist")
+        reason = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise OutputError(f"output folder {folder} {reason}")
     if not os.access(folder, os.W_OK):
         raise OutputError(f"output folder {folder} is not writable")
     return folder
+
+
+def read_netcdf(path: str | os.PathLike, **kwargs) -> xr.Dataset:
+    """A netCDF file loaded into memory (file closed); OutputError if missing or not netCDF."""
+    path = Path(path)
+    if not path.is_file():
+        what = "is a folder" if path.is_dir() else "not found"
+        raise OutputError(f"{path}: {what}; expected a netCDF file written by bbw-bay")
+    try:
+        with xr.open_dataset(path, **kwargs) as ds:
+            return ds.load()
+    except (OSError, ValueError) as err:
+        reason = str(err).split("\n")[0]
+        if "did not find a match" in reason:
+            reason = "no installed xarray engine can open it"
+        raise OutputError(f"{path}: not a readable netCDF file ({reason})") from None
 
 
 def write_netcdf(ds: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = True) -> Path:

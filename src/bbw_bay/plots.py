@@ -368,6 +368,28 @@ def concentration_map(ds: xr.Dataset, tracer: str, *, time=-1, ax=None, vmax: fl
     return ax
 
 
+def contribution_map(maps: xr.Dataset, source: str, *, tracer: str | None = None, ax=None,
+                     log: bool = True, **kwargs):
+    """Map of one source's steady excess concentration [mg/L] at today's load.
+
+    ``maps`` is `bbw_bay.response.contribution_maps` output (dims source, Y, X); other keyword
+    arguments go to `concentration_map` (log colour scale by default: plumes span decades; the
+    colour scale tops at the plume's peak unless ``vmax`` is given).
+    Returns the Axes.
+    """
+    if "source" not in maps.dims or source not in maps["source"].values:
+        known = list(maps["source"].values) if "source" in maps.dims else []
+        raise ValueError(f"no contribution map for source {source!r} (maps: {known})")
+    tracer = tracer or tracers_in(maps)[0]
+    field = maps.sel(source=source)
+    title = kwargs.pop("title", f"{tracer} excess from {source} at today's load (steady, upwind)")
+    peak = float(np.nanmax(field[tracer].values))
+    if peak > 0:  # the plume's peak, not a robust percentile: the river mouth is the point
+        kwargs.setdefault("vmax", _nice_ceiling(peak))
+    kwargs.setdefault("limits", False)  # GB 3097 limits apply to the total, not one source
+    return concentration_map(field, tracer, ax=ax, log=log, title=title, **kwargs)
+
+
 def class_map(ds: xr.Dataset, *, tracer: str | None = None, time=-1, ax=None,
               title: str | None = None, legend_loc: str = "outside", extent=None):
     """GB 3097-1997 class map with a fixed five-class colour legend.
@@ -725,6 +747,12 @@ def _table(data, row_dim: str, col_dim: str, what: str):
     return rows, cols, values
 
 
+def scenario_figsize(n_scenarios: int, n_zones: int) -> tuple[float, float]:
+    """Figure size [inches] of `scenario_bars`: room for every bar and its label."""
+    group_in = max(1.1, 0.32 * n_scenarios)  # inches per zone
+    return (max(6.0, group_in * n_zones + 2.5), 4.8)
+
+
 def scenario_bars(table, *, metric: str = "overall_good_share", ax=None,
                   percent: bool | None = None, ylabel: str | None = None,
                   title: str | None = None):
@@ -762,8 +790,7 @@ def scenario_bars(table, *, metric: str = "overall_good_share", ax=None,
     if percent is None:
         percent = "share" in metric or "fraction" in metric
     scale = 100.0 if percent else 1.0
-    group_in = max(1.1, 0.32 * len(scenarios))  # inches per zone: room for the bar labels
-    ax = _new_axes(ax, figsize=(max(6.0, group_in * len(zones) + 2.5), 4.8))
+    ax = _new_axes(ax, figsize=scenario_figsize(len(scenarios), len(zones)))
     n = len(scenarios)
     width = 0.8 / n
     colours = __import__("matplotlib").colormaps["tab10"].colors
@@ -1006,9 +1033,11 @@ def plot_file(path: str | os.PathLike, kind: str, *, tracer: str | None = None,
     with xr.open_dataset(path, decode_times=False) as ds:
         ds = ds.load()
     if kind == "scenarios":
-        figure = Figure(figsize=(9.0, 5.0), layout="constrained")
-        scenario_bars(_scenario_table(ds, tracer=tracer, metric=kw.get("metric")),
-                      ax=figure.add_subplot(), **kw)
+        table = _scenario_table(ds, tracer=tracer, metric=kw.get("metric"))
+        figure = Figure(figsize=scenario_figsize(table.sizes.get("scenario", 1),
+                                                 table.sizes.get("zone", 1)),
+                        layout="constrained")
+        scenario_bars(table, ax=figure.add_subplot(), **kw)
         return save_figure(figure, output)
     present = tracers_in(ds)
     if tracer is not None:

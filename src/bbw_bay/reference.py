@@ -109,8 +109,17 @@ def transport_stage(
     weight_start,
     weight_stage,
     limiter,
+    section_ptr,
+    section_kind,
+    section_i,
+    section_id,
+    section_sign,
+    nsection,
 ):
-    """NumPy twin of `kernels.transport_stage`: (out, decayed (ntr,), boundary_in (ntr,))."""
+    """NumPy twin of `kernels.transport_stage`.
+
+    Returns (out, decayed (ntr,), boundary_in (ntr,), section_in (ntr, nsection)) [g].
+    """
     flux_u, flux_v = face_fluxes(
         c,
         transport_u,
@@ -136,4 +145,11 @@ def transport_stage(
         + flux_v[:, 0, :].sum(axis=1)
         - flux_v[:, -1, :].sum(axis=1)
     )
-    return out, decayed, boundary_in
+    section_in = np.zeros((c.shape[0], nsection))
+    rows = np.repeat(np.arange(len(section_ptr) - 1), np.diff(section_ptr))
+    for j, kind, i, q, sign in zip(
+        rows, section_kind, section_i, section_id, section_sign, strict=True
+    ):
+        face = flux_u[:, j, i] if kind == 0 else flux_v[:, j + 1 if kind == 1 else 0, i]
+        section_in[:, q] += dt * sign * face
+    return out, decayed, boundary_in, section_in

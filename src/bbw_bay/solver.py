@@ -1,4 +1,4 @@
-"""Time-step choice, scheme registry and one SSP-RK2 step; the only caller of the kernels."""
+"""Time-step choice, scheme registry and one SSP-RK step; the only caller of the kernels."""
 
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ from bbw_bay.units import YEAR
 ADVECTION_SCHEMES = tuple(kernels.LIMITERS)
 #: Fraction of the positivity bound used when the solver picks the time step itself.
 DEFAULT_SAFETY = 0.9
+#: Stages s of the SSPRK(s,2) time step (Ketcheson 2008, SIAM J. Sci. Comput. 30:2113): s
+#: forward-Euler stages of dt/(s−1), second order, positive for dt ≤ (s−1)/rate. Four stages
+#: advance 3/rate per 4 stage evaluations, 1.5× Heun's SSP-RK2 (s = 2, 1/rate per 2 stages).
+RK_STAGES = 4
 
 
 class StabilityError(ValueError):
@@ -84,21 +88,113 @@ def positivity_rate(
     return rate + (float(np.max(decay)) if np.size(decay) else 0.0)
 
 
+@dataclass(frozen=True, eq=False)
+class Sections:
+    """Faces whose fluxes are summed per named section, sorted by the kernel row that owns them.
+
+    Entries m of row j are [ptr[j], ptr[j+1]); kind 0 = x-face (j, i), 1 = y-face (j+1, i),
+    2 = y-face (0, i); sign +1 counts flux in the face's positive direction (east/north) as
+    inflow to the monitored region. ``region`` is the (ny, nx) bool region (or None).
+    """
+
+    names: tuple[str, ...]
+    ptr: np.ndarray
+    kind: np.ndarray
+    i: np.ndarray
+    id: np.ndarray
+    sign: np.ndarray
+    region: np.ndarray | None = None
+
+    @classmethod
+    def none(cls, ny: int) -> Sections:
+        """No monitored faces."""
+        empty = np.zeros(0, dtype=np.int64)
+        return cls(("none",), np.zeros(ny + 1, dtype=np.int64), empty, empty, empty,
+                   np.zeros(0))
+
+    @classmethod
+    def around(cls, grid: Grid, region: np.ndarray, name_of) -> Sections:
+        """Every flux face on the edge of ``region`` (to other wet cells or open edges).
+
+        ``name_of(x, y) -> str`` names the section of a face from its centre [degrees or m].
+        """
+        region = np.asarray(region, dtype=bool) & grid.wet
+        ny, nx = grid.shape
+        inside = np.zeros((ny + 2, nx + 2), dtype=bool)
+        inside[1:-1, 1:-1] = region
+        rows, kinds, cols, signs, where = [], [], [], [], []
+        # x-faces (j, i) between cells (j, i-1) and (j, i): +1 when the east cell is inside
+        ju, iu = np.nonzero(grid.flux_u & (inside[1:-1, :-1] != inside[1:-1, 1:]))
+        for j, i in zip(ju, iu, strict=True):
+            rows.append(j), kinds.append(0), cols.append(i)
+            signs.append(1.0 if inside[j + 1, i + 1] else -1.0)
+            where.append((grid.x_edge[i], grid.y_centre[j]))
+        jv, iv = np.nonzero(grid.flux_v & (inside[:-1, 1:-1] != inside[1:, 1:-1]))
+        for jf, i in zip(jv, iv, strict=True):
+            rows.append(max(jf - 1, 0)), kinds.append(1 if jf > 0 else 2), cols.append(i)
+            signs.append(1.0 if inside[jf + 1, i + 1] else -1.0)
+            where.append((grid.x_centre[i], grid.y_edge[jf]))
+        labels = [name_of(x, y) for x, y in where]
+        names = tuple(dict.fromkeys(labels)) or ("none",)
+        order = np.argsort(rows, kind="stable")
+        rows = np.asarray(rows, dtype=np.int64)[order]
+        ptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=ny))]).astype(np.int64)
+        return cls(
+            names,
+            ptr,
+            np.asarray(kinds, dtype=np.int64)[order],
+            np.asarray(cols, dtype=np.int64)[order],
+            np.asarray([names.index(n) for n in labels], dtype=np.int64)[order],
+            np.asarray(signs, dtype=float)[order],
+            region,
+        )
+
+    def arrays(self) -> tuple:
+        """(ptr, kind, i, id, sign) for the kernel."""
+        return self.ptr, self.kind, self.i, self.id, self.sign
+
+
 @dataclass
 class MassBudget:
     """Running mass budget per tracer [g]: storage change = loads + boundary inflow − decay."""
 
     tracers: tuple[str, ...]
     initial: np.ndarray
+    sections: tuple[str, ...] = ()
+    region_initial: np.ndarray | None = None
     loads_in: np.ndarray = field(init=False)
     boundary_in: np.ndarray = field(init=False)
     decayed: np.ndarray = field(init=False)
+    region_loads_in: np.ndarray = field(init=False)
+    region_decayed: np.ndarray = field(init=False)
+    section_in: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         n = len(self.tracers)
         self.loads_in = np.zeros(n)
         self.boundary_in = np.zeros(n)
         self.decayed = np.zeros(n)
+        self.region_loads_in = np.zeros(n)
+        self.region_decayed = np.zeros(n)
+        self.section_in = np.zeros((n, len(self.sections)))
+
+    def region_budget(self, region_final: np.ndarray) -> dict[str, dict[str, float]]:
+        """{tracer: {term: grams}} of the monitored region: loads, decay, inflow per section."""
+        out = {}
+        for k, name in enumerate(self.tracers):
+            terms = {
+                "initial_g": float(self.region_initial[k]),
+                "final_g": float(region_final[k]),
+                "loads_in_g": float(self.region_loads_in[k]),
+                "decayed_g": float(self.region_decayed[k]),
+            }
+            for q, section in enumerate(self.sections):
+                terms[f"inflow_{section}_g"] = float(self.section_in[k, q])
+            change = region_final[k] - self.region_initial[k]
+            net = self.region_loads_in[k] + self.section_in[k].sum() - self.region_decayed[k]
+            terms["imbalance_g"] = float(change - net)
+            out[name] = terms
+        return out
 
     def imbalance(self, final: np.ndarray) -> np.ndarray:
         """(ntr,) storage change minus net sources [g]; round-off for a conservative scheme."""
@@ -211,7 +307,7 @@ class BoundaryState:
 
 
 class Solver:
-    """Advances tracer concentrations with Heun's SSP-RK2 and the fused Numba stage kernel.
+    """Advances tracer concentrations with SSPRK(s,2) and the fused Numba stage kernel.
 
     Parameters
     ----------
@@ -239,6 +335,8 @@ class Solver:
         advection: str = "mc",
         area_loads=None,
         return_time: float = 0.0,
+        age_parent: np.ndarray | None = None,
+        sections: Sections | None = None,
         engine: str = "numba",
     ) -> None:
         self.grid = grid
@@ -261,9 +359,15 @@ class Solver:
         if area_loads is not None:
             self.area_loads = np.asarray(area_loads, dtype=float) * grid.area[None]
         self.boundary = BoundaryState(grid, ntr, return_time)
-        self._scratch = np.empty((ntr, *grid.shape))
+        parents = np.full(ntr, -1) if age_parent is None else np.asarray(age_parent)
+        self.age_pairs = [(k, int(p)) for k, p in enumerate(parents) if p >= 0]
+        self._scratch = np.empty((2, ntr, *grid.shape))  # stage buffers
         self._row_decay = np.zeros((ntr, grid.ny))
         self._row_boundary = np.zeros((ntr, grid.ny))
+        self.sections = Sections.none(grid.ny) if sections is None else sections
+        self._row_section = np.zeros((ntr, grid.ny, len(self.sections.names)))
+        region = self.sections.region
+        self._region_volume = None if region is None else np.where(region, self.volume, 0.0)
         self._loads_cache: tuple[float, np.ndarray] | None = None
 
     # ------------------------------------------------------------------ time step
@@ -281,12 +385,12 @@ class Solver:
     def stable_dt(self, safety: float = DEFAULT_SAFETY) -> float:
         """Largest time step [s] keeping every stage positive and free of new extrema, × safety."""
         rate = float(self.positivity_rate().max())
-        return safety / rate if rate > 0 else np.inf
+        return safety * (RK_STAGES - 1) / rate if rate > 0 else np.inf
 
     def check_dt(self, dt: float) -> None:
         """Raise StabilityError naming the limiting cell if ``dt`` exceeds the positivity bound."""
         rate = self.positivity_rate()
-        limit = 1.0 / rate.max() if rate.max() > 0 else np.inf
+        limit = (RK_STAGES - 1) / rate.max() if rate.max() > 0 else np.inf
         if not dt > 0:
             raise StabilityError(f"time step must be > 0 s, got {dt}")
         if dt > limit:
@@ -294,8 +398,8 @@ class Solver:
             raise StabilityError(
                 f"time step {dt:g} s exceeds the stability (positivity) limit {limit:.4g} s of the "
                 f"{self.advection} scheme, set by cell (j={j}, i={i}) at "
-                f"({self.grid.x_centre[i]:.4g}, {self.grid.y_centre[j]:.4g}); use dt <= "
-                f"{limit:.4g} s or leave dt unset to choose it automatically"
+                f"({self.grid.x_centre[i]:.4g}, {self.grid.y_centre[j]:.4g}); set "
+                f"transport.dt_s <= {limit:.4g} s, or 0 to choose it automatically"
             )
 
     # ------------------------------------------------------------------ source terms
@@ -312,6 +416,15 @@ class Solver:
         self._loads_cache = (key, loads)
         return loads
 
+    def stage_loads(self, loads: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """Loads [g/s] of a stage at state c: age tracers get their parent's c × V [mg/L·m³]."""
+        if not self.age_pairs:
+            return loads
+        loads = loads.copy()
+        for age, parent in self.age_pairs:
+            loads[age] = c[parent] * self.volume
+        return loads
+
     def _month_key(self, time: float) -> float:
         return float((time % YEAR) // (YEAR / 12.0)) if self.layout.time_varying else 0.0
 
@@ -324,19 +437,54 @@ class Solver:
         budget: MassBudget | None = None,
         out: np.ndarray | None = None,
     ) -> np.ndarray:
-        """c(time + dt) by Heun's SSP-RK2 (two fused Euler stages); updates ``budget``."""
+        """c(time + dt) by SSPRK(s,2), s = `RK_STAGES` fused Euler stages; updates ``budget``.
+
+        Stages k = 0..s−1 take Euler steps of h = dt/(s−1) from c_k at time + k h; the last one is
+        blended with the start, c(t + dt) = c/s + (s−1)/s (c_{s−1} + h L(c_{s−1})), so the step is
+        c + (dt/s) Σ_k L(c_k) and each stage's budget counts with weight (s−1)/s.
+        """
         out = np.empty_like(c) if out is None else out
         loads = self.loads_at(time)
-        u0, v0 = self.flow.at(time)
-        self.boundary.update(c, u0, v0, self.background(time), dt)
-        stage1 = self._scratch
-        decay1, bnd1 = self._stage(c, c, u0, v0, loads, dt, 0.0, 1.0, stage1)
-        u1, v1 = self.flow.at(time + dt)
-        decay2, bnd2 = self._stage(stage1, c, u1, v1, loads, dt, 0.5, 0.5, out)
+        u, v = self.flow.at(time)
+        self.boundary.update(c, u, v, self.background(time), dt)
+        h = dt / (RK_STAGES - 1)
+        ntr = c.shape[0]
+        decayed, boundary_in, loads_in = np.zeros(ntr), np.zeros(ntr), np.zeros(ntr)
+        region_loads = np.zeros(ntr)
+        section_in = np.zeros((ntr, len(self.sections.names)))
+        region_mass = np.zeros(ntr)
+        current = c
+        for k in range(RK_STAGES):
+            if k:
+                u, v = self.flow.at(time + k * h)
+            last = k == RK_STAGES - 1
+            target = out if last else self._scratch[k % 2]
+            w_start = 1.0 / RK_STAGES if last else 0.0
+            stage_loads = self.stage_loads(loads, current)
+            decay_k, boundary_k, section_k = self._stage(
+                current, c, u, v, stage_loads, h, w_start, 1.0 - w_start, target
+            )
+            if budget is not None:
+                loads_in += (dt / RK_STAGES) * stage_loads.sum(axis=(1, 2))
+                if self._region_volume is not None:
+                    region_loads += (dt / RK_STAGES) * np.einsum(
+                        "tyx,yx->t", stage_loads, self.sections.region
+                    )
+            decayed += decay_k
+            boundary_in += boundary_k
+            section_in += section_k
+            if budget is not None and self._region_volume is not None:
+                region_mass += np.einsum("tyx,yx->t", current, self._region_volume)
+            current = target
         if budget is not None:
-            budget.loads_in += dt * loads.sum(axis=(1, 2))
-            budget.decayed += 0.5 * (decay1 + decay2)
-            budget.boundary_in += 0.5 * (bnd1 + bnd2)
+            weight = (RK_STAGES - 1) / RK_STAGES
+            budget.loads_in += loads_in
+            budget.decayed += weight * decayed
+            budget.boundary_in += weight * boundary_in
+            if self._region_volume is not None:
+                budget.region_loads_in += region_loads
+                budget.region_decayed += weight * h * self.decay * region_mass
+                budget.section_in += weight * section_in
         return out
 
     def _stage(self, c, c_start, tu, tv, loads, dt, w_start, w_stage, out):
@@ -362,15 +510,24 @@ class Solver:
             w_start,
             w_stage,
             self.limiter,
+            *self.sections.arrays(),
         )
         if self.engine == "numpy":
             from bbw_bay import reference
 
-            result, decayed, boundary_in = reference.transport_stage(*args)
+            result, decayed, boundary_in, section_in = reference.transport_stage(
+                *args, len(self.sections.names)
+            )
             out[:] = result
-            return decayed, boundary_in
-        kernels.transport_stage(*args, out, self._row_decay, self._row_boundary)
-        return self._row_decay.sum(axis=1), self._row_boundary.sum(axis=1)
+            return decayed, boundary_in, section_in
+        kernels.transport_stage(
+            *args, out, self._row_decay, self._row_boundary, self._row_section
+        )
+        return (
+            self._row_decay.sum(axis=1),
+            self._row_boundary.sum(axis=1),
+            self._row_section.sum(axis=1),
+        )
 
     def steady_rates(self, c: np.ndarray, time: float = 0.0):
         """Rates of the steady problem at ``c`` (ghosts at the background, flow at ``time``).
@@ -381,7 +538,8 @@ class Solver:
         u, v = self.flow.at(time)
         self.boundary.reset(self.background(time))
         out = np.empty_like(c)
-        decayed, boundary_in = self._stage(c, c, u, v, self.loads_at(time), 1.0, 0.0, 1.0, out)
+        loads = self.stage_loads(self.loads_at(time), c)
+        decayed, boundary_in, _ = self._stage(c, c, u, v, loads, 1.0, 0.0, 1.0, out)
         return out - c, decayed, boundary_in
 
     def residual(self, c: np.ndarray, time: float = 0.0) -> np.ndarray:
@@ -393,6 +551,7 @@ __all__ = [
     "ADVECTION_SCHEMES",
     "BoundaryState",
     "MassBudget",
+    "Sections",
     "Solver",
     "StabilityError",
     "face_conductances",

@@ -74,7 +74,9 @@ class PointSource:
         try:
             j, i = grid.locate(self.x, self.y)
         except GridError as err:
-            raise SourceError(f'source "{self.name}": {err}') from None
+            raise SourceError(
+                f'source "{self.name}": {err}{_outside_by(grid, self.x, self.y)}'
+            ) from None
         if grid.wet[j, i]:
             return j, i
         jn, in_, dist = grid.nearest_wet(self.x, self.y)
@@ -107,6 +109,14 @@ def _monthly(factors: Sequence[float] | None, time: float) -> float:
         return 1.0
     month = int((time % YEAR) // (YEAR / 12.0)) % 12
     return float(factors[month])
+
+
+def _outside_by(grid: Grid, x: float, y: float) -> str:
+    """'; X km outside its edge' for a point beyond the grid ('' if the distance is undefined)."""
+    edge_x = float(np.clip(x, grid.x_edge[0], grid.x_edge[-1]))
+    edge_y = float(np.clip(y, grid.y_edge[0], grid.y_edge[-1]))
+    distance = float(grid.distance(x, y, edge_x, edge_y))
+    return f"; the point is {distance / 1000:.1f} km outside it" if np.isfinite(distance) else ""
 
 
 def _format_position(grid: Grid, x: float, y: float) -> str:

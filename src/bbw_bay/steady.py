@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from scipy.sparse.csgraph import connected_components
 
 from bbw_bay.grid import Grid
 
@@ -24,6 +25,10 @@ log = logging.getLogger(__name__)
 
 class SteadyStateError(RuntimeError):
     """The steady-state iteration did not converge."""
+
+
+class NoSteadyStateError(SteadyStateError):
+    """The steady problem is singular: no steady state exists for this set-up (bad input)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,8 +122,37 @@ class UpwindOperator:
 
     def factorise(self, decay: float) -> spla.SuperLU:
         """LU factors of (A − k I) for decay rate ``decay`` [1/s]."""
+        message = (
+            "no steady state exists: some water neither leaves through an open boundary nor "
+            "decays (a closed basin or a dead end with decay_per_day = 0); give the tracer a "
+            "decay rate, open an edge, or use time-marching"
+        )
+        if decay <= 0 and self._closed_component() is not None:
+            j, i = self._closed_component()
+            raise NoSteadyStateError(f"{message}; e.g. the water around cell (j={j}, i={i})")
         system = (self.matrix - decay * sp.identity(self.size, format="csc")).tocsc()
-        return spla.splu(system)
+        try:
+            return spla.splu(system)
+        except RuntimeError as err:  # "Factor is exactly singular"
+            raise NoSteadyStateError(message) from err
+
+    def _closed_component(self) -> tuple[int, int] | None:
+        """(j, i) of a cell in a connected body of water with no net outflow, or None.
+
+        The operator conserves mass inside a body except through open-boundary outflow, so
+        Σ V (A c) over a body with no outflow is zero for every c: A is singular there.
+        """
+        n_bodies, body = connected_components(self.matrix, directed=False)
+        # Σ_i V_i A_ij = −(open-boundary outflow of cell j) [m³/s] for a conservative operator
+        leak = -np.asarray(self.matrix.T @ self.volume).ravel()
+        per_body = np.bincount(body, weights=leak, minlength=n_bodies)
+        scale = float(np.abs(self.matrix).max()) * float(self.volume.max())
+        closed = np.nonzero(per_body <= 1e-12 * scale)[0]  # zero up to round-off
+        if closed.size == 0:
+            return None
+        cell = int(np.nonzero(body == closed[0])[0][0])
+        j, i = np.argwhere(self.index == cell)[0]
+        return int(j), int(i)
 
     def to_field(self, vector: np.ndarray) -> np.ndarray:
         """(ny, nx) field from a wet-cell vector (NaN on land)."""
@@ -139,6 +173,13 @@ def solve_upwind(
     return operator.to_field(factors.solve(rhs))
 
 
+#: Relative change [-] below which the defect correction counts as converged once it stalls:
+#: the residual of sums over ~1e5 cells cannot resolve smaller changes (≈ 1e5 × machine ε).
+ROUND_OFF_FLOOR = 1e-8
+#: Iterations without improvement that count as a stall.
+STALL_ITERATIONS = 20
+
+
 def defect_correction(
     residual,
     initial: np.ndarray,
@@ -146,53 +187,90 @@ def defect_correction(
     *,
     tolerance: float = 1e-10,
     max_iterations: int = 300,
+    memory: int = 8,
 ) -> tuple[np.ndarray, int, float]:
-    """Solve residual(c) = 0 by c ← c − J⁻¹ residual(c) with an approximate Jacobian solve.
+    """Solve residual(c) = 0 by c ← c − J⁻¹ residual(c), Anderson-accelerated.
 
     ``residual`` maps (ntr, ny, nx) -> (ntr, ny, nx) [mg/L/s]; ``solve_correction`` maps a residual
-    to a correction. Stops when max |Δc| ≤ tolerance · max |c|. Returns (c, iterations, last
-    relative change).
+    to a correction (an approximate Jacobian solve). The plain iteration is a fixed point
+    c = g(c) = c − J⁻¹ R(c); Anderson mixing (Walker & Ni 2011, SIAM J. Numer. Anal. 49:1715)
+    combines the last ``memory`` iterates per tracer by least squares on g(c) − c, which leaves
+    the fixed point, and so the answer, unchanged (``memory=0``: the plain iteration). Stops
+    when max |Δc| ≤ tolerance · max |c|, or when the change has reached round-off
+    (`ROUND_OFF_FLOOR`) and not improved for `STALL_ITERATIONS` iterations. Returns
+    (c, iterations, last relative change).
     """
     c = initial.copy()
     change = np.inf
+    history_f: list[np.ndarray] = []  # f_k = g(c_k) − c_k, flattened per tracer (ntr, n)
+    history_c: list[np.ndarray] = []
+    best, best_at = np.inf, 0
     for iteration in range(1, max_iterations + 1):
-        delta = solve_correction(residual(c))
-        c -= delta
-        scale = max(float(np.nanmax(np.abs(c))), 1e-300)
-        change = float(np.nanmax(np.abs(delta))) / scale
+        step = -solve_correction(residual(c))  # f_k
+        f = np.nan_to_num(step).reshape(step.shape[0], -1)
+        x = np.nan_to_num(c).reshape(f.shape)
+        new = x + f
+        if memory and history_f:
+            d_f = np.stack([f - h for h in history_f], axis=-1)  # (ntr, n, m)
+            d_x = np.stack([x - h for h in history_c], axis=-1)
+            for t in range(f.shape[0]):
+                gamma = np.linalg.lstsq(d_f[t], f[t], rcond=None)[0]
+                new[t] -= (d_x[t] + d_f[t]) @ gamma
+        history_f = ([f] + history_f)[:memory]
+        history_c = ([x] + history_c)[:memory]
+        delta = new - x
+        c = new.reshape(c.shape)
+        scale = max(float(np.abs(new).max()), 1e-300)
+        change = float(np.abs(delta).max()) / scale
         log.debug("defect correction %d: relative change %.3e", iteration, change)
-        if change <= tolerance:
+        best = min(best, change)
+        stalled = best <= ROUND_OFF_FLOOR and iteration - best_at > STALL_ITERATIONS
+        if change <= tolerance or stalled:
             return c, iteration, change
+        if change <= best:
+            best_at = iteration
     raise SteadyStateError(
         f"steady state did not converge in {max_iterations} iterations (last relative change "
         f"{change:.2e} > {tolerance:.0e}); try advection='upwind' or time-marching"
     )
 
 
-def efolding_time(
-    operator: UpwindOperator, region: np.ndarray, *, dt: float, max_time: float
-) -> float:
-    """Time [s] for a conservative tracer filling ``region`` to fall to 1/e of its mass there.
+def efolding_times(
+    operator: UpwindOperator, regions: dict[str, np.ndarray], *, dt: float, max_time: float
+) -> dict[str, float]:
+    """Time [s] for a conservative tracer filling each region to fall to 1/e of its mass there.
 
-    The tracer starts at 1 in the (ny, nx) bool ``region`` and 0 elsewhere, with zero inflow
-    concentration at the open boundaries, and is marched by implicit Euler on the upwind operator
-    (one LU factorisation, first order in time: a relative error of about dt / (2 T)). Returns
-    the time interpolated in log(mass); ``inf`` when it stays above 1/e until ``max_time``.
+    Each (ny, nx) bool region starts at 1 inside and 0 elsewhere, with zero inflow concentration
+    at the open boundaries; all are marched together by implicit Euler on the upwind operator
+    (one LU factorisation, first order in time: a relative error of about dt / (2 T)). Each time
+    is interpolated in log(mass); ``inf`` when the mass stays above 1/e until ``max_time``.
     """
-    inside = operator.to_vector(region).astype(bool)
-    if not inside.any():
-        raise ValueError("the region holds no wet cell")
+    names = list(regions)
+    inside = np.stack([operator.to_vector(regions[n]).astype(bool) for n in names], axis=1)
+    empty = [n for n, k in zip(names, inside.any(axis=0), strict=True) if not k]
+    if empty:
+        raise ValueError(f"regions without a wet cell: {', '.join(empty)}")
     n = operator.size
     factors = spla.splu((sp.identity(n, format="csc") - dt * operator.matrix).tocsc())
     c = inside.astype(float)
-    weights = np.where(inside, operator.volume, 0.0)
-    total = float(weights.sum())
-    previous, time = 1.0, 0.0
-    while time < max_time:
+    weights = np.where(inside, operator.volume[:, None], 0.0)
+    total = weights.sum(axis=0)
+    previous = np.ones(len(names))
+    result = np.full(len(names), np.inf)
+    time = 0.0
+    while time < max_time and np.isinf(result).any():
         c = factors.solve(c)
         time += dt
-        fraction = float(weights @ c) / total
-        if fraction <= np.exp(-1.0):
-            return time - dt + dt * (np.log(previous) + 1.0) / (np.log(previous) - np.log(fraction))
+        fraction = (weights * c).sum(axis=0) / total
+        crossed = np.isinf(result) & (fraction <= np.exp(-1.0))
+        log_prev, log_now = np.log(previous[crossed]), np.log(fraction[crossed])
+        result[crossed] = time - dt + dt * (log_prev + 1.0) / (log_prev - log_now)
         previous = fraction
-    return float("inf")
+    return {name: float(t) for name, t in zip(names, result, strict=True)}
+
+
+def efolding_time(
+    operator: UpwindOperator, region: np.ndarray, *, dt: float, max_time: float
+) -> float:
+    """`efolding_times` of one region [s]."""
+    return efolding_times(operator, {"region": region}, dt=dt, max_time=max_time)["region"]
