@@ -384,3 +384,13 @@ def test_plot_file_uses_no_pyplot_figure(tmp_path):
     plt.close("all")
     plots.plot_file(path, "class", output=tmp_path / "c.png")
     assert plt.get_fignums() == []
+
+
+def test_plot_time_option_is_checked(tmp_path, capsys):
+    # --time takes 'mean' or a record index; anything else is a bad input (exit 2)
+    from bbw_bay.cli import main
+
+    code = main(["plot", str(tmp_path / "missing.nc"), "--kind", "flow", "--time", "mean",
+                 "-o", str(tmp_path / "f.png")])
+    assert code == 2
+    assert "--time applies to --kind concentration or class" in capsys.readouterr().err

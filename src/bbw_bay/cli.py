@@ -478,10 +478,23 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def _record_index(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"--time must be 'mean' or a record index (0, 1, ..., -1); "
+                         f"found {text!r}") from None
+
+
 def cmd_plot(args) -> int:
     from bbw_bay.plots import plot_file
 
-    plot_file(args.file, args.kind, tracer=args.tracer, output=args.output)
+    kw = {}
+    if args.time is not None:
+        if args.kind not in ("concentration", "class"):
+            raise UsageError(f"--time applies to --kind concentration or class, not {args.kind}")
+        kw["time"] = args.time if args.time == "mean" else _record_index(args.time)
+    plot_file(args.file, args.kind, tracer=args.tracer, output=args.output, **kw)
     print(f"wrote {args.output}")
     return 0
 
@@ -1008,6 +1021,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("concentration", "class", "flow", "timeseries", "scenarios"),
     )
     p.add_argument("--tracer", default=None, help="tracer to draw (default: the first)")
+    p.add_argument("--time", default=None,
+                   help="maps: 'mean' (time mean, as the evaluation) or a record index "
+                        "(default -1, the last)")
     p.add_argument("-o", "--output", required=True, help="PNG file to write")
     _add_capacity_commands(command, common)
     _add_scenario_commands(command)
