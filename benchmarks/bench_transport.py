@@ -10,7 +10,7 @@ maximum outflow Courant number of 0.3, 4 tracers DIN/PO4/COD/oil, MC limiter):
 
 * cell-updates per second per tracer of `bbw_bay.kernels.transport_stage` (1 and 2 Numba
   threads) and of `bbw_bay.reference.transport_stage` (NumPy, single-threaded), per stage and per
-  full Heun SSP-RK2 step (`Solver.advance`, two stages + boundary bookkeeping);
+  full SSPRK(4,2) step (`Solver.advance`, four stages + boundary bookkeeping);
 * the memory bandwidth by a STREAM triad (`kernels.stream_triad`, 1 and 2 threads; NumPy triad
   for reference);
 * the bandwidth bound = bandwidth / (bytes moved per cell-update, see `BYTES_PER_TRACER_CELL`
@@ -52,7 +52,7 @@ BYTES_PER_TRACER_CELL = {"c": 8, "c_start": 8, "loads": 8, "out": 8}
 #: Bytes moved per cell by one stage, shared by all tracers: (y, x)-indexed float64 arrays.
 BYTES_SHARED_PER_CELL = {
     "transport_u": 8, "transport_v": 8, "conductance_u": 8, "conductance_v": 8,
-    "interior_u": 8, "interior_v": 8, "inv_volume": 8, "volume": 8,
+    "interior_u": 8, "interior_v": 8, "inv_volume": 8, "volume": 8, "region": 8,
 }
 #: Extra bytes per tracer-cell when the stage runs as two passes through (ntr, ny, nx+1) and
 #: (ntr, ny+1, nx) face-flux scratch arrays (`kernels.face_fluxes` then `kernels.apply_fluxes`).
@@ -97,7 +97,8 @@ def implementation_bytes_per_update(ntracers: int) -> float:
 
 
 def stage_kernel(c_shape: tuple[int, int, int]):
-    """`kernels.transport_stage` as f(*stage_args, out, row_decay, row_boundary, row_section)."""
+    """`kernels.transport_stage` as f(*stage_args, out, row_decay, row_boundary, row_section,
+    row_region_decay)."""
     if not two_pass_kernel():
         return kernels.transport_stage
     ntr, ny, nx = c_shape
@@ -208,7 +209,8 @@ def stage_args(model: Model, c: np.ndarray, c_start: np.ndarray, dt: float,
     g = s.boundary.ghost
     return (c, c_start, u, v, s.conductance_u, s.conductance_v, s.interior_u, s.interior_v,
             s.inv_volume, s.volume, s.decay, s.loads_at(0.0), g["west"], g["east"], g["south"],
-            g["north"], dt, weight_start, weight_stage, s.limiter, *s.sections.arrays())
+            g["north"], dt, weight_start, weight_stage, s.limiter, *s.sections.arrays(),
+            s.region_weight)
 
 
 # ---------------------------------------------------------------------------------- timing
@@ -270,7 +272,7 @@ def _timed(fn) -> float:
 # ---------------------------------------------------------------------------------- benchmarks
 def bench_grid(nx: int, ny: int, *, threads_list, repeats: int, min_seconds: float,
                numpy_repeats: int) -> dict:
-    """Stage and RK2-step throughput of Numba (per thread count) and NumPy on one grid."""
+    """Stage and step throughput of Numba (per thread count) and NumPy on one grid."""
     model, c0, dt, info = make_problem(nx, ny)
     ntr = c0.shape[0]
     updates = ntr * nx * ny  # tracer-cell updates per stage
@@ -280,8 +282,9 @@ def bench_grid(nx: int, ny: int, *, threads_list, repeats: int, min_seconds: flo
     row_decay = np.zeros((ntr, ny))
     row_boundary = np.zeros((ntr, ny))
     row_section = np.zeros((ntr, ny, len(model.solver.sections.names)))
+    row_region = np.zeros((ntr, ny))
     kernel(*stage_args(model, c0, c0, dt, 0.0, 1.0), stage1, row_decay, row_boundary,
-           row_section)
+           row_section, row_region)
     args = stage_args(model, stage1, c0, dt, 0.25, 0.75)
     out = np.empty_like(c0)
 
@@ -289,9 +292,10 @@ def bench_grid(nx: int, ny: int, *, threads_list, repeats: int, min_seconds: flo
               "implementation": "two-pass" if two_pass_kernel() else "fused",
               "implementation_bytes_per_update": implementation_bytes_per_update(ntr)}
     work = np.empty_like(c0)
+    rows = (row_decay, row_boundary, row_section, row_region)
     for threads in threads_list:
         kernels.set_threads(threads)
-        stage = time_call(lambda: kernel(*args, out, row_decay, row_boundary, row_section),
+        stage = time_call(lambda: kernel(*args, out, *rows),
                           repeats=repeats, min_seconds=min_seconds)
         model.solver.boundary.reset(model.background_at(0.0))
         step = time_call(lambda: model.solver.advance(c0, 0.0, dt, out=work), repeats=repeats,
@@ -460,7 +464,7 @@ def print_report(results: dict) -> None:
           f"{bytes_per_update(ntr):.0f} B (1 tracer: {bytes_per_update(1):.0f} B); the "
           f"current {'two-pass' if two_pass_kernel() else 'fused'} kernel moves "
           f"{implementation_bytes_per_update(ntr):.0f} B")
-    print("| grid | threads | Numba Mcell/s | NumPy Mcell/s | ratio | RK2 step Numba / NumPy "
+    print("| grid | threads | Numba Mcell/s | NumPy Mcell/s | ratio | step Numba / NumPy "
           "Mcell/s | B/update | bound Mcell/s | fraction of bound |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results["summary"]:

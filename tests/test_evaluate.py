@@ -261,3 +261,23 @@ def test_duplicate_keys_and_unknown_exclusions_are_errors(tmp_path):
     path.write_text(zone + 'exclude = ["nowhere"]\n', encoding="utf-8")
     with pytest.raises(ZoneError, match="unknown zone 'nowhere'"):
         load_zones(path)
+
+
+def test_zone_means_of_a_diagnostic_are_area_weighted_and_skip_nan():
+    # mean age [days] on the hand case: top row ages 10, 20, NaN (no tagged water yet) over areas
+    # 1, 2, 3 km² -> (10*1 + 20*2) / 3 = 50/3; the whole grid adds 30 on every other wet cell.
+    from bbw_bay.evaluate import zone_means
+
+    ds = small_dataset()
+    age = np.full((3, 3), 30.0)
+    age[0] = [10.0, 20.0, np.nan]
+    age[2, 2] = np.nan  # land
+    ds["age_mean_days"] = (("y", "x"), age)
+    top = np.zeros((3, 3), dtype=bool)
+    top[0] = True
+    zones = [Zone("top", target_class=2, mask=top),
+             Zone("all", target_class=2, mask=np.ones((3, 3), dtype=bool))]
+    means = zone_means(ds, ["age_mean_days"], zones=zones)
+    np.testing.assert_allclose(float(means.sel(zone="top")[0]), 50 / 3, rtol=EXACT)
+    # all: top (10*1 + 20*2) + 30 * (4+5+6+7+8) = 50 + 900 over 1+2+4+5+6+7+8 = 33 km²
+    np.testing.assert_allclose(float(means.sel(zone="all")[0]), 950 / 33, rtol=EXACT)

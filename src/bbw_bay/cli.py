@@ -338,6 +338,25 @@ def _print_evaluation(ds, args) -> None:
         return
     result = evaluate(ds)
     print(evaluation_table(result))
+    _print_diagnostic_zone_means(ds)
+
+
+def _print_diagnostic_zone_means(ds) -> None:
+    """Per-zone means of water age [days] and of tagged-tracer contributions [mg/L]."""
+    from bbw_bay.evaluate import zone_means
+
+    ages = [v for v in ds.data_vars if str(v).endswith("_mean_days")]
+    tags = [v for v in ds.data_vars if "@" in str(v)]
+    for names, what in ((ages, "mean age since release [days]"),
+                        (tags, "tagged contributions, time mean [mg/L]")):
+        if not names:
+            continue
+        table = zone_means(ds, names)
+        print(f"zone means of {what}:")
+        print(f"  {'zone':<22}" + "".join(f"{str(n)[:24]:>26}" for n in names))
+        for zone in table["zone"].values:
+            row = table.sel(zone=zone).values
+            print(f"  {zone:<22}" + "".join(f"{x:26.4g}" for x in row))
 
 
 def cmd_steady(args) -> int:
@@ -471,7 +490,8 @@ def cmd_evaluate(args) -> int:
 
     with read_netcdf(args.file) as ds:
         result = evaluate(ds)
-    print(evaluation_table(result))
+        print(evaluation_table(result))
+        _print_diagnostic_zone_means(ds)
     if args.csv:
         to_csv(result, args.csv)
         print(f"wrote {args.csv}")
@@ -845,24 +865,61 @@ def cmd_scenarios(args) -> int:
 
 
 def cmd_ensemble(args) -> int:
-    from bbw_bay.ensembles import ensemble_table, load_ensemble, run_ensemble
+    from bbw_bay.ensembles import (
+        capacity_band_table,
+        ensemble_table,
+        load_ensemble,
+        run_capacity_ensemble,
+        run_ensemble,
+    )
     from bbw_bay.executors import open_executor
     from bbw_bay.output import write_netcdf
 
     spec = load_ensemble(args.spec)
     out = Path(args.output) if args.output else Path(Path(args.spec).stem + ".nc")
     _check_writable(out, args.overwrite)
+    capacity = _ensemble_capacity_options(args, spec)
     t0 = time.perf_counter()
     with open_executor(workers=args.workers, scheduler=args.scheduler) as executor:
-        ds = run_ensemble(spec, members=args.members, seed=args.seed, executor=executor,
-                          retries=args.retries, progress=_task_progress(args.quiet, "member"))
+        options = {"members": args.members, "seed": args.seed, "executor": executor,
+                   "retries": args.retries, "progress": _task_progress(args.quiet, "member")}
+        ds = (run_ensemble(spec, **options) if capacity is None
+              else run_capacity_ensemble(spec, **options, **capacity))
     wall = time.perf_counter() - t0
     write_netcdf(ds, out, overwrite=args.overwrite)
     if not args.quiet:
-        print(ensemble_table(ds))
+        print(ensemble_table(ds) if capacity is None else capacity_band_table(ds))
         print(f"wrote {out} ({ds.sizes['member']} members, seed {ds.attrs['seed']}, "
               f"{wall:.1f} s)")
     return 0
+
+
+_ENSEMBLE_CAPACITY_OPTIONS = ("sources", "tracer", "mode", "growth", "skip_unattainable", "points",
+                              "zones", "receptors")
+
+
+def _ensemble_capacity_options(args, spec) -> dict | None:
+    """Keyword arguments of `run_capacity_ensemble` from ``ensemble --capacity`` (None without
+    --capacity; its options alone are a usage error)."""
+    given = [f"--{name.replace('_', '-')}" for name in _ENSEMBLE_CAPACITY_OPTIONS
+             if getattr(args, name) not in (None, False)]
+    if not args.capacity:
+        if given:
+            raise UsageError(f"{', '.join(given)} only apply with --capacity")
+        return None
+    try:
+        growth = float(args.growth) if args.growth is not None else 0.2
+    except ValueError:
+        raise UsageError(f"--growth must be a number (a fraction, e.g. 0.2) or inf; got "
+                         f"{args.growth!r}") from None
+    receptors = None
+    if args.points or args.zones or args.receptors:
+        from bbw_bay.ensembles import member_model, neutral_member
+
+        receptors = _receptors(member_model(neutral_member(spec), spec=spec), args)
+    return {"tracer": args.tracer or "DIN", "sources": args.sources, "mode": args.mode or "max",
+            "growth": growth, "skip_unattainable": args.skip_unattainable,
+            "receptors": receptors}
 
 
 def _add_scenario_commands(command) -> None:
@@ -902,6 +959,31 @@ def _add_scenario_commands(command) -> None:
     p.add_argument("--members", type=int, default=None, help="ensemble size (default: the file's)")
     p.add_argument("--seed", type=int, default=None,
                    help="random seed; the same seed gives the same members (default: the file's)")
+    band = p.add_argument_group("allowable-load bands (--capacity; see `bbw-bay capacity`)")
+    band.add_argument("--capacity", action="store_true",
+                      help="solve the capacity LP in every member: percentiles of each "
+                           "controlled source's allowable load and the share of members with "
+                           "an answer")
+    band.add_argument("--sources", default=None, metavar="SELECTOR",
+                      help='controlled sources: names or fields ("province=Guangxi,kind=river");'
+                           " default all")
+    band.add_argument("--tracer", default=None, help="one tracer with a GB 3097 limit (default "
+                                                     "DIN)")
+    band.add_argument("--mode", default=None, choices=("max", "min-reduction", "uniform"),
+                      help="as in `bbw-bay capacity` (default max)")
+    band.add_argument("--growth", default=None,
+                      help="max mode: loads may grow to (1 + growth) × today's (default 0.2; "
+                           "inf for no bound)")
+    band.add_argument("--skip-unattainable", action="store_true",
+                      help="leave out receptors that background + fixed sources already exceed")
+    band.add_argument("--points", default=None, metavar="FILE",
+                      help="control points TOML (default forcing/control_points.toml on lon/lat "
+                           "grids)")
+    band.add_argument("--zones", default=None, metavar="FILE",
+                      help='zones TOML for zone-mean receptors (default forcing/zones.toml on '
+                           'lon/lat grids; "none" for points only)')
+    band.add_argument("--receptors", default=None, metavar="SELECTOR",
+                      help="receptors to use (keys or fields, as in `bbw-bay capacity`)")
 
 
 # ---------------------------------------------------------------------- parser

@@ -329,6 +329,32 @@ def _area(ds: xr.Dataset, ydim: str, xdim: str) -> np.ndarray:
     return area
 
 
+def zone_means(ds: xr.Dataset, variables: Sequence[str], *, zones=None) -> xr.DataArray:
+    """Area-weighted mean over each zone of the time-mean of each variable, (variable, zone).
+
+    For diagnostics without a GB 3097 standard: mean water age [days], a tagged tracer's
+    contribution [mg/L]. NaN cells (no water of that origin yet) are left out of the mean.
+    """
+    ydim, xdim, geographic = horizontal_dims(ds)
+    zones = _as_zones(load_zones() if zones is None else zones, geographic)
+    masks = zone_masks(ds, zones)
+    area = _area(ds, ydim, xdim)
+    values = np.full((len(variables), len(zones)), np.nan)
+    for a, var in enumerate(variables):
+        records = _fields(ds, var, ydim, xdim)[0]
+        # time mean over the records where the cell has a value (age is NaN before water arrives)
+        finite = np.isfinite(records)
+        count = finite.sum(axis=0)
+        total = np.where(finite, records, 0.0).sum(axis=0)
+        field = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+        for b, zone in enumerate(zones):
+            ok = masks[zone.key] & np.isfinite(field)
+            if ok.any():
+                values[a, b] = float(np.sum(field[ok] * area[ok]) / np.sum(area[ok]))
+    return xr.DataArray(values, dims=("variable", "zone"),
+                        coords={"variable": list(variables), "zone": [z.key for z in zones]})
+
+
 # ----------------------------------------------------------------------------- evaluation
 def evaluate(ds: xr.Dataset, *, zones=None, tracers=None, targets=None,
              pass_share: float = 1.0) -> xr.Dataset:

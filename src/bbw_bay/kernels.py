@@ -116,9 +116,9 @@ def transport_stage(*arrays_and_scalars):
     Arguments, in order: c, c_start, transport_u, transport_v, conductance_u, conductance_v,
     interior_u, interior_v, inv_volume, volume, decay, loads, ghost_west, ghost_east,
     ghost_south, ghost_north, dt, weight_start, weight_stage, limiter, section_ptr,
-    section_kind, section_i, section_id, section_sign, out, row_decay, row_boundary,
-    row_section (see `_stage_blocks`). The thread count is read here, outside the compiled code,
-    because reading it inside stops ``cache=True`` from working.
+    section_kind, section_i, section_id, section_sign, region, out, row_decay, row_boundary,
+    row_section, row_region_decay (see `_stage_blocks`). The thread count is read here, outside
+    the compiled code, because reading it inside stops ``cache=True`` from working.
     """
     c = arrays_and_scalars[0]
     _stage_blocks(*arrays_and_scalars, min(c.shape[1], nb.get_num_threads()))
@@ -151,17 +151,20 @@ def _stage_blocks(
     section_i,
     section_id,
     section_sign,
+    region,
     out,
     row_decay,
     row_boundary,
     row_section,
+    row_region_decay,
     nblock,
 ):
     """The stage with rows split in ``nblock`` contiguous blocks (one per thread).
 
     Monitored faces (sections) of row j are entries m in [section_ptr[j], section_ptr[j+1]):
     kind 0 the x-face i of row j, 1 the north y-face (j+1, i), 2 the south y-face (0, i) of row 0;
-    ``row_section[t, j, section_id[m]]`` gets dt × section_sign[m] × flux [g].
+    ``row_section[t, j, section_id[m]]`` gets dt × section_sign[m] × flux [g];
+    ``row_region_decay[t, j]`` the decay [g] weighted by ``region`` (1 inside, 0 outside).
     """
     ntr, ny, nx = c.shape
     for block in nb.prange(nblock):
@@ -231,8 +234,12 @@ def _stage_blocks(
                     stage = c_here + dt * inv_volume[j, i] * divergence - dt * k * c_here
                     out[t, j, i] = weight_start * c_start[t, j, i] + weight_stage * stage
                 decayed = 0.0
+                region_decayed = 0.0
                 for i in range(nx):
-                    decayed += dt * k * c[t, j, i] * volume[j, i]
+                    cell_decay = dt * k * c[t, j, i] * volume[j, i]
+                    decayed += cell_decay
+                    region_decayed += cell_decay * region[j, i]
+                row_region_decay[t, j] = region_decayed
                 boundary_in = fu[0] - fu[nx]
                 if j == 0:
                     for i in range(nx):

@@ -114,11 +114,13 @@ def transport_stage(
     section_i,
     section_id,
     section_sign,
+    region,
     nsection,
 ):
     """NumPy twin of `kernels.transport_stage`.
 
-    Returns (out, decayed (ntr,), boundary_in (ntr,), section_in (ntr, nsection)) [g].
+    Returns (out, decayed (ntr,), boundary_in (ntr,), section_in (ntr, nsection),
+    region_decayed (ntr,)) [g].
     """
     flux_u, flux_v = face_fluxes(
         c,
@@ -152,4 +154,5 @@ def transport_stage(
     ):
         face = flux_u[:, j, i] if kind == 0 else flux_v[:, j + 1 if kind == 1 else 0, i]
         section_in[:, q] += dt * sign * face
-    return out, decayed, boundary_in, section_in
+    region_decayed = dt * np.sum(k * c * (volume * region)[None], axis=(1, 2))
+    return out, decayed, boundary_in, section_in, region_decayed

@@ -366,8 +366,13 @@ class Solver:
         self._row_boundary = np.zeros((ntr, grid.ny))
         self.sections = Sections.none(grid.ny) if sections is None else sections
         self._row_section = np.zeros((ntr, grid.ny, len(self.sections.names)))
+        self._row_region_decay = np.zeros((ntr, grid.ny))
         region = self.sections.region
-        self._region_volume = None if region is None else np.where(region, self.volume, 0.0)
+        self.has_region = region is not None
+        #: (ny, nx) 1.0 inside the monitored region, 0.0 elsewhere (the kernel weights decay by it)
+        self.region_weight = np.zeros(grid.shape) if region is None else region.astype(float)
+        self._load_totals: tuple[np.ndarray | None, np.ndarray, np.ndarray] = (None, None, None)
+        self._flow_cache: tuple[float, tuple[np.ndarray, np.ndarray]] | None = None
         self._loads_cache: tuple[float, np.ndarray] | None = None
 
     # ------------------------------------------------------------------ time step
@@ -445,47 +450,64 @@ class Solver:
         """
         out = np.empty_like(c) if out is None else out
         loads = self.loads_at(time)
-        u, v = self.flow.at(time)
+        u, v = self._flow_at(time)
         self.boundary.update(c, u, v, self.background(time), dt)
         h = dt / (RK_STAGES - 1)
         ntr = c.shape[0]
-        decayed, boundary_in, loads_in = np.zeros(ntr), np.zeros(ntr), np.zeros(ntr)
-        region_loads = np.zeros(ntr)
+        totals = np.zeros((4, ntr))  # decayed, boundary inflow, region decayed, age loads
         section_in = np.zeros((ntr, len(self.sections.names)))
-        region_mass = np.zeros(ntr)
+        region_age_loads = np.zeros(ntr)
         current = c
         for k in range(RK_STAGES):
             if k:
-                u, v = self.flow.at(time + k * h)
+                u, v = self._flow_at(time + k * h)
             last = k == RK_STAGES - 1
             target = out if last else self._scratch[k % 2]
             w_start = 1.0 / RK_STAGES if last else 0.0
             stage_loads = self.stage_loads(loads, current)
-            decay_k, boundary_k, section_k = self._stage(
+            decay_k, boundary_k, section_k, region_decay_k = self._stage(
                 current, c, u, v, stage_loads, h, w_start, 1.0 - w_start, target
             )
-            if budget is not None:
-                loads_in += (dt / RK_STAGES) * stage_loads.sum(axis=(1, 2))
-                if self._region_volume is not None:
-                    region_loads += (dt / RK_STAGES) * np.einsum(
-                        "tyx,yx->t", stage_loads, self.sections.region
-                    )
-            decayed += decay_k
-            boundary_in += boundary_k
+            totals[0] += decay_k
+            totals[1] += boundary_k
+            totals[2] += region_decay_k
             section_in += section_k
-            if budget is not None and self._region_volume is not None:
-                region_mass += np.einsum("tyx,yx->t", current, self._region_volume)
+            if budget is not None:
+                for age, _ in self.age_pairs:  # age sources change from stage to stage
+                    totals[3, age] += (dt / RK_STAGES) * stage_loads[age].sum()
+                    region_age_loads[age] += (dt / RK_STAGES) * float(
+                        np.sum(stage_loads[age] * self.region_weight)
+                    )
             current = target
         if budget is not None:
             weight = (RK_STAGES - 1) / RK_STAGES
-            budget.loads_in += loads_in
-            budget.decayed += weight * decayed
-            budget.boundary_in += weight * boundary_in
-            if self._region_volume is not None:
-                budget.region_loads_in += region_loads
-                budget.region_decayed += weight * h * self.decay * region_mass
+            load_sum, region_load_sum = self._load_sums(loads)
+            budget.loads_in += dt * load_sum + totals[3]
+            budget.decayed += weight * totals[0]
+            budget.boundary_in += weight * totals[1]
+            if self.has_region:
+                budget.region_loads_in += dt * region_load_sum + region_age_loads
+                budget.region_decayed += weight * totals[2]
                 budget.section_in += weight * section_in
         return out
+
+    def _flow_at(self, time: float) -> tuple[np.ndarray, np.ndarray]:
+        """Face transports at ``time``, the last one kept (a step ends where the next begins)."""
+        if self._flow_cache is None or self._flow_cache[0] != time:
+            self._flow_cache = (time, self.flow.at(time))
+        return self._flow_cache[1]
+
+    def _load_sums(self, loads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(ntr,) loads [g/s] summed over the domain and over the region (age tracers: 0)."""
+        cached, total, region = self._load_totals
+        if cached is not loads:
+            ordinary = np.ones(loads.shape[0])
+            for age, _ in self.age_pairs:
+                ordinary[age] = 0.0
+            total = loads.sum(axis=(1, 2)) * ordinary
+            region = np.einsum("tyx,yx->t", loads, self.region_weight) * ordinary
+            self._load_totals = (loads, total, region)
+        return total, region
 
     def _stage(self, c, c_start, tu, tv, loads, dt, w_start, w_stage, out):
         b = self.boundary.ghost
@@ -511,22 +533,29 @@ class Solver:
             w_stage,
             self.limiter,
             *self.sections.arrays(),
+            self.region_weight,
         )
         if self.engine == "numpy":
             from bbw_bay import reference
 
-            result, decayed, boundary_in, section_in = reference.transport_stage(
-                *args, len(self.sections.names)
+            result, decayed, boundary_in, section_in, region_decayed = (
+                reference.transport_stage(*args, len(self.sections.names))
             )
             out[:] = result
-            return decayed, boundary_in, section_in
+            return decayed, boundary_in, section_in, region_decayed
         kernels.transport_stage(
-            *args, out, self._row_decay, self._row_boundary, self._row_section
+            *args,
+            out,
+            self._row_decay,
+            self._row_boundary,
+            self._row_section,
+            self._row_region_decay,
         )
         return (
             self._row_decay.sum(axis=1),
             self._row_boundary.sum(axis=1),
             self._row_section.sum(axis=1),
+            self._row_region_decay.sum(axis=1),
         )
 
     def steady_rates(self, c: np.ndarray, time: float = 0.0):
@@ -539,7 +568,7 @@ class Solver:
         self.boundary.reset(self.background(time))
         out = np.empty_like(c)
         loads = self.stage_loads(self.loads_at(time), c)
-        decayed, boundary_in, _ = self._stage(c, c, u, v, loads, 1.0, 0.0, 1.0, out)
+        decayed, boundary_in, _, _ = self._stage(c, c, u, v, loads, 1.0, 0.0, 1.0, out)
         return out - c, decayed, boundary_in
 
     def residual(self, c: np.ndarray, time: float = 0.0) -> np.ndarray:
