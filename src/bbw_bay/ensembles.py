@@ -38,7 +38,6 @@ import functools
 import logging
 import math
 import os
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -70,6 +69,7 @@ from bbw_bay.scenarios import (
     parse_operation,
     parse_spec,
     plan,
+    read_toml_file,
     solve_case,
 )
 
@@ -149,14 +149,7 @@ class EnsembleSpec:
 
 def load_ensemble(path: str | os.PathLike) -> EnsembleSpec:
     """Read and validate an ensemble file (the base path resolves against its folder)."""
-    path = Path(path)
-    if not path.is_file():
-        raise EnsembleError(f"{path}: ensemble file not found")
-    text = path.read_text(encoding="utf-8")
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise EnsembleError(f"{path}: malformed TOML: {err}") from None
+    raw, text, path = read_toml_file(path, error=EnsembleError, what="ensemble")
     return parse_ensemble(raw, path=path, text=text)
 
 

@@ -181,16 +181,23 @@ class Case:
     season_label: str
 
 
-def load_spec(path: str | os.PathLike) -> ScenarioSpec:
-    """Read and validate a scenario file (the base path resolves against its folder)."""
+def read_toml_file(path: str | os.PathLike, *, error: type[Exception] | None = None,
+                   what: str = "scenario") -> tuple[dict, str, Path]:
+    """(parsed mapping, text, path) of a TOML file; a missing or malformed file raises ``error``."""
+    error = ScenarioError if error is None else error
     path = Path(path)
     if not path.is_file():
-        raise ScenarioError(f"{path}: scenario file not found")
+        raise error(f"{path}: {what} file not found")
     text = path.read_text(encoding="utf-8")
     try:
-        raw = tomllib.loads(text)
+        return tomllib.loads(text), text, path
     except tomllib.TOMLDecodeError as err:
-        raise ScenarioError(f"{path}: malformed TOML: {err}") from None
+        raise error(f"{path}: malformed TOML: {err}") from None
+
+
+def load_spec(path: str | os.PathLike) -> ScenarioSpec:
+    """Read and validate a scenario file (the base path resolves against its folder)."""
+    raw, text, path = read_toml_file(path)
     return parse_spec(raw, path=path, text=text)
 
 
