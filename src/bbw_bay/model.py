@@ -509,7 +509,7 @@ class Model:
 
         A conservative tracer starts at 1 inside and 0 elsewhere (zero at the open boundaries) in
         the flow at ``time`` (held steady) with the model's diffusivity; see
-        `bbw_bay.steady.efolding_time` (upwind, implicit Euler). ``inf`` beyond ``max_days``.
+        `bbw_bay.steady.efolding_times` (upwind, implicit Euler). ``inf`` beyond ``max_days``.
         """
         return self.efolding_times({"region": region}, time=time, dt_days=dt_days,
                                    max_days=max_days)["region"]

@@ -267,10 +267,3 @@ def efolding_times(
         result[crossed] = time - dt + dt * (log_prev + 1.0) / (log_prev - log_now)
         previous = fraction
     return {name: float(t) for name, t in zip(names, result, strict=True)}
-
-
-def efolding_time(
-    operator: UpwindOperator, region: np.ndarray, *, dt: float, max_time: float
-) -> float:
-    """`efolding_times` of one region [s]."""
-    return efolding_times(operator, {"region": region}, dt=dt, max_time=max_time)["region"]
