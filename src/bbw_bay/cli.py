@@ -747,19 +747,25 @@ def _plot_capacity(results, path) -> None:
     print(f"wrote {path}")
 
 
+def _receptor_options(p) -> None:
+    """--receptors, --points, --zones: which control points and zone means constrain (p: a parser
+    or an argument group)."""
+    p.add_argument("--receptors", default=None, metavar="SELECTOR",
+                   help='receptors to use: keys ("maowei_centre,zone:maowei_sea") or fields '
+                        '("province=Guangxi", "kind=zone"); default all')
+    p.add_argument("--points", default=None, metavar="FILE",
+                   help="control points TOML (default forcing/control_points.toml on lon/lat "
+                        "grids)")
+    p.add_argument("--zones", default=None, metavar="FILE",
+                   help='zones TOML for zone-mean receptors (default forcing/zones.toml on '
+                        'lon/lat grids; "none" for points only)')
+
+
 def _add_capacity_commands(command, common) -> None:
     """Register ``apportion`` and ``capacity``."""
 
     def receptor_options(p):
-        p.add_argument("--receptors", default=None, metavar="SELECTOR",
-                       help='receptors to use: keys ("maowei_centre,zone:maowei_sea") or fields '
-                            '("province=Guangxi", "kind=zone"); default all')
-        p.add_argument("--points", default=None, metavar="FILE",
-                       help="control points TOML (default forcing/control_points.toml on lon/lat "
-                            "grids)")
-        p.add_argument("--zones", default=None, metavar="FILE",
-                       help='zones TOML for zone-mean receptors (default forcing/zones.toml on '
-                            'lon/lat grids; "none" for points only)')
+        _receptor_options(p)
         p.add_argument("--csv", default=None, help="also write the table as CSV")
         p.add_argument("-o", "--output", default=None, help="write the result as netCDF")
         p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -976,14 +982,7 @@ def _add_scenario_commands(command) -> None:
                            "inf for no bound)")
     band.add_argument("--skip-unattainable", action="store_true",
                       help="leave out receptors that background + fixed sources already exceed")
-    band.add_argument("--points", default=None, metavar="FILE",
-                      help="control points TOML (default forcing/control_points.toml on lon/lat "
-                           "grids)")
-    band.add_argument("--zones", default=None, metavar="FILE",
-                      help='zones TOML for zone-mean receptors (default forcing/zones.toml on '
-                           'lon/lat grids; "none" for points only)')
-    band.add_argument("--receptors", default=None, metavar="SELECTOR",
-                      help="receptors to use (keys or fields, as in `bbw-bay capacity`)")
+    _receptor_options(band)
 
 
 # ---------------------------------------------------------------------- parser

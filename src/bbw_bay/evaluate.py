@@ -34,7 +34,6 @@ import csv
 import difflib
 import logging
 import os
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from bbw_bay.forcing import forcing_path
+from bbw_bay.forcing import forcing_path, read_toml
 from bbw_bay.gulf import points_in_polygon
 from bbw_bay.output import horizontal_dims
 from bbw_bay.standards import (
@@ -213,12 +212,8 @@ def load_zones(path: str | os.PathLike | None = None) -> list[Zone]:
     unknown zones).
     """
     path = Path(path) if path is not None else forcing_path(ZONES_FILE)
-    if not path.is_file():
-        raise ZoneError(f"{path}: zones file not found (expected a TOML file of [[zone]] tables)")
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ZoneError(f"{path}: not valid TOML: {exc}") from None
+    data, _ = read_toml(path, error=ZoneError, missing="zones file not found (expected a TOML "
+                        "file of [[zone]] tables)")
     entries = data.get("zone")
     if not isinstance(entries, list) or not entries:
         raise ZoneError(f"{path}: expected one or more [[zone]] tables")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tomllib
 from pathlib import Path
 
 #: Environment variable that overrides where the shipped forcing files are looked for.
@@ -61,3 +62,17 @@ def verify(name: str) -> Path:
     if expected is not None and sha256(path) != expected:
         raise ForcingError(f"forcing file {path} does not match its checksum in CHECKSUMS.sha256")
     return path
+
+
+def read_toml(path: str | os.PathLike, *, error: type[Exception], missing: str = "file not found",
+              invalid: str = "not valid TOML") -> tuple[dict, str]:
+    """(parsed mapping, text) of a TOML file; a missing, undecodable or malformed file raises
+    ``error`` with the path and ``missing`` or ``invalid`` plus the parser's reason."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: {missing}")
+    try:
+        text = path.read_text(encoding="utf-8")
+        return tomllib.loads(text), text
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise error(f"{path}: {invalid}: {err}") from None

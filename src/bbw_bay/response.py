@@ -34,7 +34,6 @@ from __future__ import annotations
 import difflib
 import logging
 import os
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -42,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from bbw_bay.forcing import forcing_path
+from bbw_bay.forcing import forcing_path, read_toml
 from bbw_bay.grid import Grid
 from bbw_bay.model import Model
 from bbw_bay.output import grid_dataset, spatial_dims
@@ -168,13 +167,8 @@ def load_control_points(path: str | os.PathLike | None = None) -> list[ControlPo
     Raises `ResponseError` naming the file, the point and the key for an invalid entry.
     """
     path = Path(path) if path is not None else forcing_path(CONTROL_POINTS_FILE)
-    if not path.is_file():
-        raise ResponseError(f"{path}: control-points file not found (expected a TOML file of "
-                            "[[point]] tables)")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ResponseError(f"{path}: not valid TOML: {exc}") from None
+    data, _ = read_toml(path, error=ResponseError, missing="control-points file not found "
+                        "(expected a TOML file of [[point]] tables)")
     entries = data.get("point")
     if not isinstance(entries, list) or not entries:
         raise ResponseError(f"{path}: expected one or more [[point]] tables")

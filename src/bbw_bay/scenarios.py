@@ -40,7 +40,6 @@ import logging
 import math
 import os
 import time as wallclock
-import tomllib
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -54,6 +53,7 @@ from bbw_bay import assemble
 from bbw_bay.config import Config, ConfigError, load_config
 from bbw_bay.evaluate import Zone, evaluate
 from bbw_bay.executors import run_tasks
+from bbw_bay.forcing import read_toml
 from bbw_bay.model import Model
 from bbw_bay.output import add_provenance
 from bbw_bay.sources import PointSource, SourceError, SourceLayout
@@ -185,14 +185,9 @@ def read_toml_file(path: str | os.PathLike, *, error: type[Exception] | None = N
                    what: str = "scenario") -> tuple[dict, str, Path]:
     """(parsed mapping, text, path) of a TOML file; a missing or malformed file raises ``error``."""
     error = ScenarioError if error is None else error
-    path = Path(path)
-    if not path.is_file():
-        raise error(f"{path}: {what} file not found")
-    text = path.read_text(encoding="utf-8")
-    try:
-        return tomllib.loads(text), text, path
-    except tomllib.TOMLDecodeError as err:
-        raise error(f"{path}: malformed TOML: {err}") from None
+    raw, text = read_toml(path, error=error, missing=f"{what} file not found",
+                          invalid="malformed TOML")
+    return raw, text, Path(path)
 
 
 def load_spec(path: str | os.PathLike) -> ScenarioSpec:
