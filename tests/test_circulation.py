@@ -383,3 +383,42 @@ def test_efolding_time_of_a_well_mixed_box_is_volume_over_outflow():
     expected_days = volume / outflow / DAY
     days = model.efolding_time(np.ones(grid.shape, bool), dt_days=expected_days / 100)
     assert days == pytest.approx(expected_days, rel=0.05)
+
+
+def test_concentrated_mouth_exchange_carries_the_exchange_in_the_coastal_fractions(gulf, params):
+    # With west/east fractions 0.25 the exchange E enters over the last quarter of the mouth
+    # cross-section (Hainan end) and leaves over the first quarter (Vietnam end); the middle
+    # half carries only the net strait outflow spread uniformly. ψ is prescribed on the section,
+    # so the transports are exact up to one face straddling each fraction boundary.
+    import copy
+
+    from bbw_bay.circulation import solve_season
+
+    p = copy.deepcopy(params)
+    p["mouth_exchange"].update(west_fraction=0.25, east_fraction=0.25)
+    north = _mouth_faces(gulf, solve_season(gulf, season="winter", params=p), p)
+    table = p["season"]["winter"]
+    exchange = table["mouth_exchange_sv_cyclonic"] * SVERDRUP
+    through = table["strait_transport_sv_westward"] * SVERDRUP
+    assert north.sum() == pytest.approx(-through, abs=1e-6 * SVERDRUP)
+    cum = np.cumsum(north)
+    # the middle half carries only the uniform net outflow, so the cumulative transport is most
+    # negative where the inflow quarter begins: −(E + 3Q/4), up to one straddling face
+    assert abs(cum.min() + exchange + 0.75 * through) <= np.abs(north).max()
+    # the outflow is complete a quarter of the way across, well before the tent's half-way
+    tent = np.cumsum(_mouth_faces(gulf, solve_season(gulf, season="winter", params=params),
+                                  params))
+    first = np.argmax(cum < -0.9 * exchange)
+    assert first < np.argmax(tent < -0.9 * exchange)
+    assert first < np.argmin(tent)
+
+
+def test_mouth_exchange_fractions_must_fit_the_section(gulf, params):
+    import copy
+
+    from bbw_bay.circulation import CirculationError, solve_season
+
+    p = copy.deepcopy(params)
+    p["mouth_exchange"].update(west_fraction=0.7, east_fraction=0.5)
+    with pytest.raises(CirculationError, match="sum to at most 1"):
+        solve_season(gulf, season="winter", params=p)

@@ -591,15 +591,23 @@ def corner_path(grid: Grid, vertices: Sequence[Sequence[float]]) -> tuple[np.nda
 
 
 def mouth_exchange_profile(solver: BarotropicSolver, line: Sequence[Sequence[float]], *,
-                           psi_west: float, psi_east: float, exchange: float) -> dict[int, float]:
+                           psi_west: float, psi_east: float, exchange: float,
+                           west_fraction: float = 0.5,
+                           east_fraction: float = 0.5) -> dict[int, float]:
     """ψ [m³/s] prescribed at the water corners of a section between two land bodies.
 
     Along the section w runs from 0 at its first land corner to 1 at its last, in proportion to
     the cross-section (depth × length) of the faces crossed, so transports spread with a uniform
-    normal velocity: ``ψ = ψ_west (1 − w) + ψ_east w + exchange · (1 − |2w − 1|)``. The land
-    values set the net transport; ``exchange`` [m³/s] adds an inflow over one half of the
-    cross-section balanced by an outflow over the other. Returns {flat corner index: ψ}.
+    normal velocity: ``ψ = ψ_west (1 − w) + ψ_east w + exchange · b(w)`` with
+    ``b = min(1, w / west_fraction, (1 − w) / east_fraction)``. The land values set the net
+    transport; ``exchange`` [m³/s] adds a flow over the first ``west_fraction`` of the
+    cross-section balanced by the opposite flow over the last ``east_fraction`` (no exchange in
+    between). The defaults 0.5/0.5 give the tent ``1 − |2w − 1|``: each half carries it.
+    Returns {flat corner index: ψ}.
     """
+    if not (0 < west_fraction and 0 < east_fraction and west_fraction + east_fraction <= 1):
+        raise CirculationError("exchange fractions must be > 0 and sum to at most 1; got "
+                               f"west {west_fraction}, east {east_fraction}")
     grid = solver.grid
     jj, ii = corner_path(grid, line)
     labels = solver.labels[jj, ii]
@@ -617,7 +625,8 @@ def mouth_exchange_profile(solver: BarotropicSolver, line: Sequence[Sequence[flo
         (grid.depth_u * grid.length_u * grid.flux_u)[ju, ii[:-1]],
     )
     w = np.concatenate([[0.0], np.cumsum(weight)]) / weight.sum()
-    psi = psi_west * (1 - w) + psi_east * w + exchange * (1 - np.abs(2 * w - 1))
+    bump = np.minimum(1.0, np.minimum(w / west_fraction, (1 - w) / east_fraction))
+    psi = psi_west * (1 - w) + psi_east * w + exchange * bump
     corners = solver._corner(jj, ii)
     keep = labels < 0
     return {int(c): float(v) for c, v in zip(corners[keep], psi[keep], strict=True)}
@@ -702,7 +711,9 @@ def solve_season(grid: Grid, *, season: str = "annual", params: Mapping | None =
         spec = params["mouth_exchange"]
         section_psi = mouth_exchange_profile(solver, spec["line"], psi_west=0.0,
                                              psi_east=-through_psi,
-                                             exchange=CYCLONIC_SIGN * exchange)
+                                             exchange=CYCLONIC_SIGN * exchange,
+                                             west_fraction=float(spec.get("west_fraction", 0.5)),
+                                             east_fraction=float(spec.get("east_fraction", 0.5)))
         ports += [BoundaryPort(spec["inflow_edge"], tuple(spec["inflow_range"]), exchange),
                   BoundaryPort(spec["outflow_edge"], tuple(spec["outflow_range"]), -exchange)]
     throughflow = float(table.get("shelf_throughflow_sv", 0.0)) * SVERDRUP
