@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -385,13 +387,12 @@ def test_efolding_time_of_a_well_mixed_box_is_volume_over_outflow():
     assert days == pytest.approx(expected_days, rel=0.05)
 
 
-def test_concentrated_mouth_exchange_carries_the_exchange_in_the_coastal_fractions(gulf, params):
+def test_concentrated_mouth_exchange_carries_the_exchange_in_the_coastal_fractions(gulf, params,
+                                                                                  seasons):
     # With west/east fractions 0.25 the exchange E enters over the last quarter of the mouth
     # cross-section (Hainan end) and leaves over the first quarter (Vietnam end); the middle
     # half carries only the net strait outflow spread uniformly. ψ is prescribed on the section,
     # so the transports are exact up to one face straddling each fraction boundary.
-    import copy
-
     from bbw_bay.circulation import solve_season
 
     p = copy.deepcopy(params)
@@ -406,16 +407,13 @@ def test_concentrated_mouth_exchange_carries_the_exchange_in_the_coastal_fractio
     # negative where the inflow quarter begins: −(E + 3Q/4), up to one straddling face
     assert abs(cum.min() + exchange + 0.75 * through) <= np.abs(north).max()
     # the outflow is complete a quarter of the way across, well before the tent's half-way
-    tent = np.cumsum(_mouth_faces(gulf, solve_season(gulf, season="winter", params=params),
-                                  params))
+    tent = np.cumsum(_mouth_faces(gulf, seasons["winter"], params))
     first = np.argmax(cum < -0.9 * exchange)
     assert first < np.argmax(tent < -0.9 * exchange)
     assert first < np.argmin(tent)
 
 
 def test_mouth_exchange_fractions_must_fit_the_section(gulf, params):
-    import copy
-
     from bbw_bay.circulation import CirculationError, solve_season
 
     p = copy.deepcopy(params)
