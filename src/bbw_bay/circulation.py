@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.ndimage import distance_transform_edt
+from scipy.ndimage import distance_transform_edt, gaussian_filter
 from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import spsolve
 
@@ -731,21 +731,54 @@ def solve_season(grid: Grid, *, season: str = "annual", params: Mapping | None =
         direction /= np.hypot(*direction)
         tau_x += coastal * direction[0] * band
         tau_y += coastal * direction[1] * band
+    rim = float(table.get("rim_current_stress_n_per_m2", 0.0))
+    if rim:
+        spec = params["rim_current"]
+        along_x, along_y = rim_direction(grid, lon_range=spec["lon_range"],
+                                         lat_range=spec["lat_range"],
+                                         width_km=float(spec["width_km"]))
+        tau_x += rim * along_x
+        tau_y += rim * along_y
     return solver.solve(tau_x=tau_x, tau_y=tau_y, fixed={mainland: 0.0, hainan: -through_psi},
                         ports=ports, river_discharge=q, section_psi=section_psi)
+
+
+def _cell_spacing_km(grid: Grid) -> tuple[float, float]:
+    """Mean (dy, dx) cell spacing [km] (at the mid-latitude on a lon/lat grid)."""
+    lat = np.deg2rad(0.5 * (grid.y_edge[0] + grid.y_edge[-1]))
+    dy_km = np.mean(np.diff(grid.y_edge)) * (111.195 if grid.geographic else 1e-3)
+    dx_km = np.mean(np.diff(grid.x_edge)) * (111.195 * np.cos(lat) if grid.geographic else 1e-3)
+    return float(dy_km), float(dx_km)
 
 
 def coastal_band(grid: Grid, *, lon_range: Sequence[float], lat_range: Sequence[float],
                  width_km: float) -> np.ndarray:
     """(ny, nx) bool: wet cells within ``width_km`` of land inside a lon/lat box."""
-    lat = np.deg2rad(0.5 * (grid.y_edge[0] + grid.y_edge[-1]))
-    dy_km = np.mean(np.diff(grid.y_edge)) * (111.195 if grid.geographic else 1e-3)
-    dx_km = np.mean(np.diff(grid.x_edge)) * (111.195 * np.cos(lat) if grid.geographic else 1e-3)
-    distance_km = distance_transform_edt(grid.wet, sampling=(dy_km, dx_km))
+    distance_km = distance_transform_edt(grid.wet, sampling=_cell_spacing_km(grid))
     lon_c, lat_c = np.meshgrid(grid.x_centre, grid.y_centre)
     return (grid.wet & (distance_km <= width_km)
             & (lon_c >= lon_range[0]) & (lon_c <= lon_range[1])
             & (lat_c >= lat_range[0]) & (lat_c <= lat_range[1]))
+
+
+def rim_direction(grid: Grid, *, lon_range: Sequence[float], lat_range: Sequence[float],
+                  width_km: float) -> tuple[np.ndarray, np.ndarray]:
+    """(ny, nx) unit vector (x, y) along the coast, land on the right, on a `coastal_band`.
+
+    The direction of a buoyant coastal current in the northern hemisphere (the coast on its
+    right), i.e. cyclonic round a basin: southward along a coast to the west, westward along a
+    coast to the north. It is the offshore normal (the gradient of the distance to land,
+    smoothed over a quarter of ``width_km``) turned 90° clockwise; zero off the band.
+    """
+    dy_km, dx_km = _cell_spacing_km(grid)
+    distance_km = distance_transform_edt(grid.wet, sampling=(dy_km, dx_km))
+    sigma_cells = 0.25 * width_km / np.array([dy_km, dx_km])
+    grad_y, grad_x = np.gradient(gaussian_filter(distance_km, sigma_cells), dy_km, dx_km)
+    norm = np.hypot(grad_x, grad_y)
+    band = coastal_band(grid, lon_range=lon_range, lat_range=lat_range, width_km=width_km)
+    band &= norm > 0
+    safe = np.where(band, norm, 1.0)
+    return np.where(band, grad_y / safe, 0.0), np.where(band, -grad_x / safe, 0.0)
 
 
 def residual_flow(grid: Grid, *, season: str = "annual", params: Mapping | None = None,
@@ -788,6 +821,6 @@ def seasonal_flow(grid: Grid, *, seasons: Sequence[str] = SEASONS, params: Mappi
 __all__ = [
     "SEASONS", "BarotropicSolver", "BoundaryPort", "CirculationError", "CirculationSolution",
     "box_circulation", "bulk_wind_stress", "centre_velocities", "face_velocities",
-    "load_circulation_params", "potential_transports", "residual_flow", "seasonal_flow",
-    "solve_season", "strait_section", "strait_transport",
+    "load_circulation_params", "potential_transports", "residual_flow", "rim_direction",
+    "seasonal_flow", "solve_season", "strait_section", "strait_transport",
 ]
