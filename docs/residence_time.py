@@ -3,10 +3,10 @@
 Run from the repository root: ``python docs/residence_time.py``. A measurement script, not part
 of the package. A conservative unit tracer fills the gulf proper (``bbw_bay.gulf.GULF_PROPER``)
 at t = 0, background 0 everywhere else and at the open boundaries (MC advection, tidal dispersion,
-as configs/beibu_gulf.toml); the script prints the time at
-which the tracer mass left inside the gulf proper falls to 1/e of its start, for each season's
-steady flow and for the periodic seasonal flow released on the first day of each season. Published whole-gulf
-residence times: 66 d (winter) and 71 d (summer) by particle tracking [S32], 77.9 d (MIKE3) [S49].
+as configs/beibu_gulf.toml); the script prints the time at which the tracer mass left inside
+the gulf proper falls to 1/e of its start, for each season's steady flow and for the periodic
+seasonal flow released on the first day of each season. Published whole-gulf residence times:
+66 d (winter) and 71 d (summer) by particle tracking [S32], 77.9 d (MIKE3) [S49].
 """
 
 from __future__ import annotations
