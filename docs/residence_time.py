@@ -29,22 +29,33 @@ OUTPUT_DAYS = 2
 RELEASES = {"1 Jan": 0.0, "1 Apr": 90.0, "1 Jul": 181.0, "1 Oct": 273.0}
 
 
-def efolding_days(grid, flow, inside, *, start=0.0) -> float:
+def efolding_days(grid, flow, inside, *, start=0.0, first_exit=False) -> float:
+    """E-folding time [days] of the tracer mass inside; NaN beyond DURATION_DAYS.
+
+    ``first_exit=True`` zeroes the tracer outside the gulf proper after every day, so water that
+    has left once cannot come back: the residence time of Monsen et al. (2002, Limnol.
+    Oceanogr. 47(5):1545-1553); without it, returning water counts again (their exposure time).
+    """
     model = Model(grid, flow, tracers={"T": Tracer(decay_per_day=0.0, background=0.0)},
                   diffusivity=tidal_dispersion(grid))
-    ds = model.run(DURATION_DAYS * DAY, initial={"T": np.where(inside, 1.0, 0.0)},
-                   output_interval=OUTPUT_DAYS * DAY, start=start)
     volume = grid.volume
-    mass = np.array([(np.nan_to_num(ds["T"].values[k]) * volume)[inside].sum()
-                     for k in range(ds.sizes["time"])])
-    frac = mass / (volume[inside]).sum()
-    t = (np.asarray(ds["time"].values, dtype=float) - start) / DAY  # first output: t = 0
+    c = np.where(inside, 1.0, 0.0)
+    t, frac = [0.0], [1.0]
+    chunk = 1.0 if first_exit else float(DURATION_DAYS)
+    while t[-1] < DURATION_DAYS and frac[-1] > np.exp(-1):
+        ds = model.run(chunk * DAY, initial={"T": c}, start=start + t[-1] * DAY,
+                       output_interval=min(chunk, OUTPUT_DAYS) * DAY)
+        for k in range(1, ds.sizes["time"]):
+            c = np.nan_to_num(ds["T"].values[k])
+            frac.append((c * volume)[inside].sum() / volume[inside].sum())
+            t.append(float(ds["time"].values[k] - start) / DAY)
+        if first_exit:
+            c = np.where(inside, c, 0.0)
+    frac, t = np.array(frac), np.array(t)
     below = np.nonzero(frac <= np.exp(-1))[0]
     if below.size == 0:
         return float("nan")
     k = below[0]
-    if k == 0:
-        return float(t[0])
     # linear interpolation of log(mass fraction) between the bracketing outputs
     la, lb = np.log(frac[k - 1]), np.log(frac[k])
     return float(t[k - 1] + (t[k] - t[k - 1]) * (-1 - la) / (lb - la))
@@ -66,10 +77,13 @@ def main() -> None:
               f"({time.perf_counter() - t0:.0f} s)", flush=True)
     cycle = seasonal_flow(grid)
     for label, start_day in RELEASES.items():
-        t0 = time.perf_counter()
-        days = efolding_days(grid, cycle, inside, start=start_day * DAY)
-        print(f"seasonal cycle from {label}: e-folding {_days(days)}  "
-              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+        for first_exit in (False, True):
+            t0 = time.perf_counter()
+            days = efolding_days(grid, cycle, inside, start=start_day * DAY,
+                                 first_exit=first_exit)
+            kind = "first exit (returns removed)" if first_exit else "returns count"
+            print(f"seasonal cycle from {label}, {kind}: e-folding {_days(days)}  "
+                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
 
 
 if __name__ == "__main__":
