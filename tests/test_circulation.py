@@ -470,3 +470,13 @@ def test_mouth_exchange_fractions_must_fit_the_section(gulf, params):
     p["mouth_exchange"].update(west_fraction=0.7, east_fraction=0.5)
     with pytest.raises(CirculationError, match="sum to at most 1"):
         solve_season(gulf, season="winter", params=p)
+
+
+def test_an_exchange_term_without_its_geometry_table_is_a_clear_error(gulf, params):
+    from bbw_bay.circulation import CirculationError, solve_season
+
+    p = copy.deepcopy(params)
+    del p["rim_current"]
+    with pytest.raises(CirculationError, match=r"\[season.spring\].*rim_current_stress.*"
+                                                r"\[rim_current\] table"):
+        solve_season(gulf, season="spring", params=p)

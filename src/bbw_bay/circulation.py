@@ -676,6 +676,15 @@ def _solver(grid: Grid, friction: float) -> BarotropicSolver:
     return cached
 
 
+def _term_table(params: Mapping, name: str, season: str, key: str) -> Mapping:
+    """The ``[name]`` geometry table of an exchange term that ``[season.<season>] key`` uses."""
+    table = params.get(name)
+    if not isinstance(table, Mapping):
+        raise CirculationError(f"[season.{season}] sets {key!r}, which needs a [{name}] table "
+                               "(see forcing/circulation.toml)")
+    return table
+
+
 def solve_season(grid: Grid, *, season: str = "annual", params: Mapping | None = None,
                  river_discharge: np.ndarray | None = None) -> CirculationSolution:
     """Full `CirculationSolution` of one season of ``forcing/circulation.toml`` on a gulf grid."""
@@ -708,7 +717,7 @@ def solve_season(grid: Grid, *, season: str = "annual", params: Mapping | None =
         # the section is held in every season that names an exchange (zero included), so the
         # operator is the same for all of them and the annual flow stays the seasonal mean
         exchange = float(table["mouth_exchange_sv_cyclonic"]) * SVERDRUP
-        spec = params["mouth_exchange"]
+        spec = _term_table(params, "mouth_exchange", season, "mouth_exchange_sv_cyclonic")
         section_psi = mouth_exchange_profile(solver, spec["line"], psi_west=0.0,
                                              psi_east=-through_psi,
                                              exchange=CYCLONIC_SIGN * exchange,
@@ -718,13 +727,13 @@ def solve_season(grid: Grid, *, season: str = "annual", params: Mapping | None =
                   BoundaryPort(spec["outflow_edge"], tuple(spec["outflow_range"]), -exchange)]
     throughflow = float(table.get("shelf_throughflow_sv", 0.0)) * SVERDRUP
     if throughflow:
-        spec = params["shelf_throughflow"]
+        spec = _term_table(params, "shelf_throughflow", season, "shelf_throughflow_sv")
         ports += [BoundaryPort(spec["inflow_edge"], tuple(spec["inflow_range"]), throughflow),
                   BoundaryPort(spec["outflow_edge"], tuple(spec["outflow_range"]), -throughflow)]
     tau_x, tau_y = (np.full(grid.shape, float(t)) for t in table["wind_stress_n_per_m2"])
     coastal = float(table.get("coastal_current_stress_n_per_m2", 0.0))
     if coastal:
-        spec = params["coastal_current"]
+        spec = _term_table(params, "coastal_current", season, "coastal_current_stress_n_per_m2")
         band = coastal_band(grid, lon_range=spec["lon_range"], lat_range=spec["lat_range"],
                             width_km=float(spec["width_km"]))
         direction = np.asarray(spec["downcoast_direction"], dtype=float)
@@ -733,7 +742,7 @@ def solve_season(grid: Grid, *, season: str = "annual", params: Mapping | None =
         tau_y += coastal * direction[1] * band
     rim = float(table.get("rim_current_stress_n_per_m2", 0.0))
     if rim:
-        spec = params["rim_current"]
+        spec = _term_table(params, "rim_current", season, "rim_current_stress_n_per_m2")
         along_x, along_y = rim_direction(grid, lon_range=spec["lon_range"],
                                          lat_range=spec["lat_range"],
                                          width_km=float(spec["width_km"]))
