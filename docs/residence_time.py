@@ -15,7 +15,8 @@ import time
 
 import numpy as np
 
-from bbw_bay.circulation import residual_flow, seasonal_flow
+from bbw_bay.circulation import SEASONS, residual_flow, seasonal_flow
+from bbw_bay.flow import Flow
 from bbw_bay.gulf import beibu_grid, gulf_proper_mask
 from bbw_bay.model import Model, Tracer
 from bbw_bay.tides import tidal_dispersion
@@ -27,6 +28,8 @@ RESOLUTION = 1 / 30
 OUTPUT_DAYS = 2
 #: Release dates of the seasonal-cycle runs [day of the year, from 1 January]
 RELEASES = {"1 Jan": 0.0, "1 Apr": 90.0, "1 Jul": 181.0, "1 Oct": 273.0}
+#: First day of each season's months [day of the year]: the switch dates of `switched_flow`
+SEASON_STARTS = {"winter": 334.0, "spring": 59.0, "summer": 151.0, "autumn": 243.0}
 
 
 def efolding_days(grid, flow, inside, *, start=0.0, first_exit=False) -> float:
@@ -61,6 +64,26 @@ def efolding_days(grid, flow, inside, *, start=0.0, first_exit=False) -> float:
     return float(t[k - 1] + (t[k] - t[k - 1]) * (-1 - la) / (lb - la))
 
 
+def switched_flow(grid) -> Flow:
+    """Each season's steady field held over its months, switched within half a day.
+
+    A sensitivity test of `seasonal_flow`'s linear interpolation between mid-season fields,
+    which passes through weak flow where the exchange reverses (spring-summer, summer-autumn).
+    """
+    year = 365.0
+    times, us, vs = [], [], []
+    for k, season in enumerate(SEASONS):
+        end = SEASON_STARTS[SEASONS[(k + 1) % len(SEASONS)]]
+        flow = residual_flow(grid, season=season)
+        for day in (SEASON_STARTS[season] + 0.25, end - 0.25):
+            times.append(day % year * DAY)
+            us.append(flow.transport_u[0])
+            vs.append(flow.transport_v[0])
+    order = np.argsort(times)
+    return Flow.series(grid, [times[k] for k in order], [us[k] for k in order],
+                       [vs[k] for k in order], periodic=True, period=year * DAY)
+
+
 def _days(days: float) -> str:
     return f"{days:6.1f} d" if np.isfinite(days) else f"> {DURATION_DAYS} d"
 
@@ -75,15 +98,16 @@ def main() -> None:
         days = efolding_days(grid, residual_flow(grid, season=season), inside)
         print(f"{season:>8} steady flow: e-folding {_days(days)}  "
               f"({time.perf_counter() - t0:.0f} s)", flush=True)
-    cycle = seasonal_flow(grid)
-    for label, start_day in RELEASES.items():
-        for first_exit in (False, True):
-            t0 = time.perf_counter()
-            days = efolding_days(grid, cycle, inside, start=start_day * DAY,
-                                 first_exit=first_exit)
-            kind = "first exit (returns removed)" if first_exit else "returns count"
-            print(f"seasonal cycle from {label}, {kind}: e-folding {_days(days)}  "
-                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    cycles = {"seasonal cycle": seasonal_flow(grid), "switched seasons": switched_flow(grid)}
+    for name, cycle in cycles.items():
+        for label, start_day in RELEASES.items():
+            for first_exit in (False, True):
+                t0 = time.perf_counter()
+                days = efolding_days(grid, cycle, inside, start=start_day * DAY,
+                                     first_exit=first_exit)
+                kind = "first exit (returns removed)" if first_exit else "returns count"
+                print(f"{name} from {label}, {kind}: e-folding {_days(days)}  "
+                      f"({time.perf_counter() - t0:.0f} s)", flush=True)
 
 
 if __name__ == "__main__":
