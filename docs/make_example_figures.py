@@ -1,6 +1,6 @@
 """Example pictures of `bbw_bay.plots` on the real Beibu Gulf grid: docs/img/example_*.png.
 
-Run from the repository root: ``python docs/make_example_figures.py`` (a few minutes on two
+Run from the repository root: ``python docs/make_example_figures.py`` (about 30 s on two
 cores). A docs script, not part of the package. Settings are illustrative, not a calibrated
 assessment: winter residual circulation with the shipped river and outfall loads
 (forcing/sources.toml), winter open-sea background (forcing/boundary.toml), tidal dispersion, and
