@@ -277,7 +277,7 @@ def test_gulf_interior_speeds_are_a_few_cm_per_s(seasons, gulf):
     from bbw_bay.gulf import gulf_proper_mask
 
     inside = gulf_proper_mask(gulf)
-    for name in ("winter", "annual"):
+    for name in ("winter", "spring", "summer", "autumn", "annual"):
         u, v = centre_velocities(seasons[name].flow)
         speed = np.hypot(u, v)[inside]
         assert 0.005 < np.median(speed) < 0.20
