@@ -353,7 +353,7 @@ def test_mouth_exchange_is_cyclonic_in_winter_with_the_configured_transport(gulf
     # up to one face's transport (that point of the cross-section falls inside a face)
     assert abs(cum.min() + exchange + (1 - east) * through) <= np.abs(north).max()
     summer = _mouth_faces(gulf, seasons["summer"], params)
-    # summer reverses (anticyclonic): the Vietnam half carries inflow
+    # summer reverses (anticyclonic): the Vietnam share carries inflow
     assert np.cumsum(summer).max() > 0.5 * SVERDRUP
 
 

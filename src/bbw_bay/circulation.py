@@ -715,7 +715,7 @@ def solve_season(grid: Grid, *, season: str = "annual", params: Mapping | None =
     section_psi = None
     if "mouth_exchange_sv_cyclonic" in table:
         # the section is held in every season that names an exchange (zero included), so the
-        # operator is the same for all of them and the annual flow stays the seasonal mean
+        # operator is the same for all of them and the flow stays linear in the forcing
         exchange = float(table["mouth_exchange_sv_cyclonic"]) * SVERDRUP
         spec = _term_table(params, "mouth_exchange", season, "mouth_exchange_sv_cyclonic")
         section_psi = mouth_exchange_profile(solver, spec["line"], psi_west=0.0,
@@ -761,9 +761,13 @@ def _cell_spacing_km(grid: Grid) -> tuple[float, float]:
 
 
 def coastal_band(grid: Grid, *, lon_range: Sequence[float], lat_range: Sequence[float],
-                 width_km: float) -> np.ndarray:
-    """(ny, nx) bool: wet cells within ``width_km`` of land inside a lon/lat box."""
-    distance_km = distance_transform_edt(grid.wet, sampling=_cell_spacing_km(grid))
+                 width_km: float, distance_km: np.ndarray | None = None) -> np.ndarray:
+    """(ny, nx) bool: wet cells within ``width_km`` of land inside a lon/lat box.
+
+    ``distance_km``: the wet cells' distance to land [km], if the caller already has it.
+    """
+    if distance_km is None:
+        distance_km = distance_transform_edt(grid.wet, sampling=_cell_spacing_km(grid))
     lon_c, lat_c = np.meshgrid(grid.x_centre, grid.y_centre)
     return (grid.wet & (distance_km <= width_km)
             & (lon_c >= lon_range[0]) & (lon_c <= lon_range[1])
@@ -784,7 +788,8 @@ def rim_direction(grid: Grid, *, lon_range: Sequence[float], lat_range: Sequence
     sigma_cells = 0.25 * width_km / np.array([dy_km, dx_km])
     grad_y, grad_x = np.gradient(gaussian_filter(distance_km, sigma_cells), dy_km, dx_km)
     norm = np.hypot(grad_x, grad_y)
-    band = coastal_band(grid, lon_range=lon_range, lat_range=lat_range, width_km=width_km)
+    band = coastal_band(grid, lon_range=lon_range, lat_range=lat_range, width_km=width_km,
+                        distance_km=distance_km)
     band &= norm > 0
     safe = np.where(band, norm, 1.0)
     return np.where(band, grad_y / safe, 0.0), np.where(band, -grad_x / safe, 0.0)
