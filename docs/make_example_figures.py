@@ -39,8 +39,16 @@ OUT = Path(__file__).resolve().parent / "img"
 SEASON = "winter"
 DECAY_PER_DAY = {"DIN": 0.01, "PO4": 0.01, "COD": 0.05, "oil": 0.1}  # illustrative
 NORTH_COAST = (107.8, 110.6, 20.6, 22.2)  # Guangxi coast to Leizhou Peninsula [lon0, lon1, ...]
-APPORTION_ZONES = ("maowei_sea", "qinzhou_bay", "fangchenggang_bay", "lianzhou_bay",
-                   "tieshan_bay", "zhanjiang_bay", "qiongzhou_strait", "guangxi_nearshore")
+APPORTION_ZONES = (
+    "maowei_sea",
+    "qinzhou_bay",
+    "fangchenggang_bay",
+    "lianzhou_bay",
+    "tieshan_bay",
+    "zhanjiang_bay",
+    "qiongzhou_strait",
+    "guangxi_nearshore",
+)
 SCENARIOS = {  # name -> load factor of a source from its groups (province, kind, name)
     "baseline": lambda g: 1.0,
     "Guangxi rivers -30 %": lambda g: 0.7 if g[:2] == ("Guangxi", "river") else 1.0,
@@ -59,11 +67,18 @@ def setup(resolution: float, *, advection: str):
         discharge[j, i] += src.discharge
     flow = circulation.residual_flow(grid, season=SEASON, river_discharge=discharge)
     background = read_background(season=SEASON)
-    tracers = {k: bb.Tracer(decay_per_day=d, background=background[k])
-               for k, d in DECAY_PER_DAY.items()}
-    model = bb.Model(grid, flow, tracers=tracers, sources=sources,
-                     diffusivity=tidal_dispersion(grid), advection=advection,
-                     return_time_days=2.0)
+    tracers = {
+        k: bb.Tracer(decay_per_day=d, background=background[k]) for k, d in DECAY_PER_DAY.items()
+    }
+    model = bb.Model(
+        grid,
+        flow,
+        tracers=tracers,
+        sources=sources,
+        diffusivity=tidal_dispersion(grid),
+        advection=advection,
+        return_time_days=2.0,
+    )
     return grid, flow, sources, model
 
 
@@ -115,8 +130,12 @@ def main() -> None:
     save(ax.figure, "class")
     ax = plots.flow_map(flow, title=f"{SEASON.capitalize()} residual circulation")
     save(ax.figure, "flow")
-    ax = plots.flow_map(flow, kind="arrows", extent=NORTH_COAST,
-                        title=f"{SEASON.capitalize()} residual circulation, northern gulf")
+    ax = plots.flow_map(
+        flow,
+        kind="arrows",
+        extent=NORTH_COAST,
+        title=f"{SEASON.capitalize()} residual circulation, northern gulf",
+    )
     save(ax.figure, "flow_arrows")
 
     # scenarios: Class I+II area share (worst factor) per zone
@@ -131,13 +150,25 @@ def main() -> None:
     area = baseline["cell_area"].values
     k_din = names.index("DIN")
     contributions = xr.DataArray(
-        [[float((per_source[s, k_din][masks[z.key]] * area[masks[z.key]]).sum()
-                / area[masks[z.key]].sum()) for s in range(len(sources))] for z in zones],
+        [
+            [
+                float(
+                    (per_source[s, k_din][masks[z.key]] * area[masks[z.key]]).sum()
+                    / area[masks[z.key]].sum()
+                )
+                for s in range(len(sources))
+            ]
+            for z in zones
+        ],
         dims=("zone", "source"),
-        coords={"zone": [z.name.split(" (")[0] for z in zones],
-                "source": [src.name for src in sources]})
-    ax = plots.apportionment_bars(contributions, top=8,
-                                  title="Where the DIN in each zone comes from (steady state)")
+        coords={
+            "zone": [z.name.split(" (")[0] for z in zones],
+            "source": [src.name for src in sources],
+        },
+    )
+    ax = plots.apportionment_bars(
+        contributions, top=8, title="Where the DIN in each zone comes from (steady state)"
+    )
     save(ax.figure, "apportionment")
 
     # illustrative capacity: the equal cut of the sources feeding a zone that brings its
@@ -146,19 +177,25 @@ def main() -> None:
     for src in sources:
         if src.groups[0] != "Guangxi":
             continue
-        main = max(zones, key=lambda z: contributions.sel(
-            zone=z.name.split(" (")[0], source=src.name).item())
+        main = max(
+            zones,
+            key=lambda z: contributions.sel(zone=z.name.split(" (")[0], source=src.name).item(),
+        )
         zname = main.name.split(" (")[0]
         total = float(contributions.sel(zone=zname).sum())
-        bg = float((base[k_din][masks[main.key]] * area[masks[main.key]]).sum()
-                   / area[masks[main.key]].sum())
+        bg = float(
+            (base[k_din][masks[main.key]] * area[masks[main.key]]).sum()
+            / area[masks[main.key]].sum()
+        )
         room = limit("DIN", main.target_class) - bg
         factor = min(1.0, room / total) if total > 0 else 1.0
         current[src.name] = src.loads["DIN"] / TONNE_PER_YEAR
         allowable[src.name] = max(factor, 0.0) * current[src.name]
-    ax = plots.capacity_bars(current, allowable,
-                             title="DIN loads of Guangxi sources: current and allowable "
-                                   "(illustrative)")
+    ax = plots.capacity_bars(
+        current,
+        allowable,
+        title="DIN loads of Guangxi sources: current and allowable (illustrative)",
+    )
     save(ax.figure, "capacity")
 
     # time series from a run at 1/15°

@@ -39,15 +39,23 @@ def efolding_days(grid, flow, inside, *, start=0.0, first_exit=False) -> float:
     has left once cannot come back: the residence time of Monsen et al. (2002, Limnol.
     Oceanogr. 47(5):1545-1553); without it, returning water counts again (their exposure time).
     """
-    model = Model(grid, flow, tracers={"T": Tracer(decay_per_day=0.0, background=0.0)},
-                  diffusivity=tidal_dispersion(grid))
+    model = Model(
+        grid,
+        flow,
+        tracers={"T": Tracer(decay_per_day=0.0, background=0.0)},
+        diffusivity=tidal_dispersion(grid),
+    )
     volume = grid.volume
     c = np.where(inside, 1.0, 0.0)
     t, frac = [0.0], [1.0]
     chunk = 1.0 if first_exit else float(DURATION_DAYS)
     while t[-1] < DURATION_DAYS and frac[-1] > np.exp(-1):
-        ds = model.run(chunk * DAY, initial={"T": c}, start=start + t[-1] * DAY,
-                       output_interval=min(chunk, OUTPUT_DAYS) * DAY)
+        ds = model.run(
+            chunk * DAY,
+            initial={"T": c},
+            start=start + t[-1] * DAY,
+            output_interval=min(chunk, OUTPUT_DAYS) * DAY,
+        )
         for k in range(1, ds.sizes["time"]):
             c = np.nan_to_num(ds["T"].values[k])
             frac.append((c * volume)[inside].sum() / volume[inside].sum())
@@ -80,8 +88,14 @@ def switched_flow(grid) -> Flow:
             us.append(flow.transport_u[0])
             vs.append(flow.transport_v[0])
     order = np.argsort(times)
-    return Flow.series(grid, [times[k] for k in order], [us[k] for k in order],
-                       [vs[k] for k in order], periodic=True, period=year * DAY)
+    return Flow.series(
+        grid,
+        [times[k] for k in order],
+        [us[k] for k in order],
+        [vs[k] for k in order],
+        periodic=True,
+        period=year * DAY,
+    )
 
 
 def _days(days: float) -> str:
@@ -91,23 +105,28 @@ def _days(days: float) -> str:
 def main() -> None:
     grid = beibu_grid(resolution=RESOLUTION)
     inside = gulf_proper_mask(grid)
-    print(f"{grid.describe()}; gulf proper: {inside.sum()} cells, tidal dispersion",
-          flush=True)
+    print(f"{grid.describe()}; gulf proper: {inside.sum()} cells, tidal dispersion", flush=True)
     for season in ("winter", "spring", "summer", "autumn", "annual"):
         t0 = time.perf_counter()
         days = efolding_days(grid, residual_flow(grid, season=season), inside)
-        print(f"{season:>8} steady flow: e-folding {_days(days)}  "
-              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+        print(
+            f"{season:>8} steady flow: e-folding {_days(days)}  ({time.perf_counter() - t0:.0f} s)",
+            flush=True,
+        )
     cycles = {"seasonal cycle": seasonal_flow(grid), "switched seasons": switched_flow(grid)}
     for name, cycle in cycles.items():
         for label, start_day in RELEASES.items():
             for first_exit in (False, True):
                 t0 = time.perf_counter()
-                days = efolding_days(grid, cycle, inside, start=start_day * DAY,
-                                     first_exit=first_exit)
+                days = efolding_days(
+                    grid, cycle, inside, start=start_day * DAY, first_exit=first_exit
+                )
                 kind = "first exit (returns removed)" if first_exit else "returns count"
-                print(f"{name} from {label}, {kind}: e-folding {_days(days)}  "
-                      f"({time.perf_counter() - t0:.0f} s)", flush=True)
+                print(
+                    f"{name} from {label}, {kind}: e-folding {_days(days)}  "
+                    f"({time.perf_counter() - t0:.0f} s)",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

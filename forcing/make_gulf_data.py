@@ -95,8 +95,9 @@ def copy_with_provenance(src: Path, dst: Path, *, source: str, license: str) -> 
             out.createDimension(name, len(dim))
         for name, var in inp.variables.items():
             fill = var.getncattr("_FillValue") if "_FillValue" in var.ncattrs() else None
-            new = out.createVariable(name, var.dtype, var.dimensions, zlib=True, complevel=6,
-                                     fill_value=fill)
+            new = out.createVariable(
+                name, var.dtype, var.dimensions, zlib=True, complevel=6, fill_value=fill
+            )
             new.setncatts({k: var.getncattr(k) for k in var.ncattrs() if k != "_FillValue"})
             var.set_auto_maskandscale(False)
             new.set_auto_maskandscale(False)
@@ -117,8 +118,13 @@ def write_manifest(folder: Path = HERE) -> Path:
     """
     lines = []
     for path in sorted(folder.iterdir()):
-        if (not path.is_file() or path.name == MANIFEST or path.name.startswith(".")
-                or path.suffix.lower() in NOT_HASHED_SUFFIXES or path.suffix == ".pyc"):
+        if (
+            not path.is_file()
+            or path.name == MANIFEST
+            or path.name.startswith(".")
+            or path.suffix.lower() in NOT_HASHED_SUFFIXES
+            or path.suffix == ".pyc"
+        ):
             continue
         lines.append(f"{file_sha256(path)}  {path.name}\n")
     manifest = folder / MANIFEST
@@ -129,16 +135,22 @@ def write_manifest(folder: Path = HERE) -> Path:
 def main(argv: list[str] | None = None) -> None:
     """Command line: copy the data files, then rewrite the manifest."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                        help="folder with make_beibu_geodata.py's output (default: %(default)s)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help="folder with make_beibu_geodata.py's output (default: %(default)s)",
+    )
     parser.add_argument("--outdir", type=Path, default=HERE)
-    parser.add_argument("--manifest-only", action="store_true",
-                        help="only rehash the files in --outdir")
+    parser.add_argument(
+        "--manifest-only", action="store_true", help="only rehash the files in --outdir"
+    )
     args = parser.parse_args(argv)
     if not args.manifest_only:
         for name, (src, source, license_) in FILES.items():
-            copy_with_provenance(args.data / src, args.outdir / name, source=source,
-                                 license=license_)
+            copy_with_provenance(
+                args.data / src, args.outdir / name, source=source, license=license_
+            )
             print(f"wrote {args.outdir / name}")
     print(f"wrote {write_manifest(args.outdir)}")
 

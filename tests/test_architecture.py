@@ -169,8 +169,9 @@ def test_every_module_has_a_place_in_the_layer_order():
 
 
 def test_imports_go_down_the_layer_order(scanned):
-    new = {edge: imps for edge, imps in upward_imports(scanned).items()
-           if edge not in PENDING_UPWARD}
+    new = {
+        edge: imps for edge, imps in upward_imports(scanned).items() if edge not in PENDING_UPWARD
+    }
     lines = [
         f"{a}.py:{imp.line} imports {b}{' (lazily, inside a function)' if imp.lazy else ''}, "
         f"which is not above {a} in ORDER"
@@ -187,8 +188,9 @@ def test_pending_upward_imports_still_exist(scanned):
 
 
 def test_imports_inside_the_package_are_absolute(scanned):
-    relative = [f"{i.module}.py:{i.line}" for c in scanned.values() for i in c.imports
-                if i.relative]
+    relative = [
+        f"{i.module}.py:{i.line}" for c in scanned.values() for i in c.imports if i.relative
+    ]
     assert not relative, relative
 
 
@@ -204,8 +206,11 @@ def test_third_party_package_is_imported_in_one_module_only(scanned, package):
 
 
 def test_matplotlib_is_imported_lazily_inside_functions(scanned):
-    eager = [f"plots.py:{imp.line}" for imp in scanned["plots"].imports
-             if imp.target.split(".")[0] == "matplotlib" and not imp.lazy]
+    eager = [
+        f"plots.py:{imp.line}"
+        for imp in scanned["plots"].imports
+        if imp.target.split(".")[0] == "matplotlib" and not imp.lazy
+    ]
     assert scanned["plots"].imports and not eager, eager
 
 
@@ -216,8 +221,9 @@ def test_numba_is_imported_by_kernels(scanned):
 
 def test_only_the_cli_prints_or_configures_logging(scanned):
     printing = {name: c.prints for name, c in scanned.items() if c.prints and name != "cli"}
-    setup = {name: c.logging_setup for name, c in scanned.items()
-             if c.logging_setup and name != "cli"}
+    setup = {
+        name: c.logging_setup for name, c in scanned.items() if c.logging_setup and name != "cli"
+    }
     assert not printing, f"print()/sys.stdout.write outside cli.py (line numbers): {printing}"
     assert not setup, f"logging.basicConfig outside cli.py: {setup}"
     assert scanned["cli"].prints  # the collector does see print() calls
@@ -234,5 +240,9 @@ def test_collector_sees_lazy_dunder_and_package_imports():
     collector = _Collector("demo")
     collector.visit(ast.parse(source))
     got = {(i.target, i.lazy) for i in collector.imports}
-    assert got == {("bbw_bay.kernels", False), ("bbw_bay", False), ("numba", True),
-                   ("matplotlib", True)}
+    assert got == {
+        ("bbw_bay.kernels", False),
+        ("bbw_bay", False),
+        ("numba", True),
+        ("matplotlib", True),
+    }

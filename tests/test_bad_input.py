@@ -165,7 +165,7 @@ BAD_CONFIGS = {
     ),
     "diffusivity with its unit": (
         BASE + "[transport]\ndiffusivity_m2_per_s = '15 m2/s'\n",
-        ["transport.diffusivity_m2_per_s must be a number >= 0 or \"tidal\"", "'15 m2/s'"],
+        ['transport.diffusivity_m2_per_s must be a number >= 0 or "tidal"', "'15 m2/s'"],
     ),
     "negative background": (
         BASE + "background_mg_per_l = -1.0\n",
@@ -322,8 +322,13 @@ def test_river_in_a_basin_without_an_open_edge(tmp_path, capsys):
     text = BASE.replace('["west", "east"]', "[]") + "[flow]\nkind = 'rivers'\n" + SOURCE
     code, err = run_cli(capsys, "check", write(tmp_path, text + "discharge_m3_per_s = 5.0\n"))
     # the outfall at (450, 250) m lies in cell (j=2, i=4) of the 100 m grid
-    assert_one_clear_message(code, err, "river discharge 5 m³/s at cell (j=2, i=4)",
-                             "has no path to an open boundary", "open edges (none)")
+    assert_one_clear_message(
+        code,
+        err,
+        "river discharge 5 m³/s at cell (j=2, i=4)",
+        "has no path to an open boundary",
+        "open edges (none)",
+    )
 
 
 GOOD_SOURCE_ROW = """
@@ -346,20 +351,34 @@ oil = "test"
 """
 
 BAD_SOURCE_TABLES = {
-    "malformed TOML": (GOOD_SOURCE_ROW.replace("[source.citations]", "[source.citations"),
-                       ["not valid TOML"]),
-    "missing key": (GOOD_SOURCE_ROW.replace('kind = "river"\n', ""),
-                    ["source[0] 'Nanliu River'", "missing key(s) ['kind']"]),
-    "number without citation": (GOOD_SOURCE_ROW.replace('oil = "test"\n', ""),
-                                ["number 'oil' has no citation"]),
-    "absurd load": (GOOD_SOURCE_ROW.replace("DIN = 5000.0", "DIN = 5.0e8"),
-                    ["loads_t_per_yr.DIN must be a number in [0, 1e+06] t/yr", "500000000.0"]),
-    "load with its unit": (GOOD_SOURCE_ROW.replace("DIN = 5000.0", 'DIN = "5000 t/yr"'),
-                           ["loads_t_per_yr.DIN must be a number", "'5000 t/yr'"]),
-    "position outside the gulf": (GOOD_SOURCE_ROW.replace("lon = 109.05", "lon = 119.05"),
-                                  ["lon must be a number in [105.0, 113.0] degrees", "119.05"]),
-    "unknown key": (GOOD_SOURCE_ROW.replace("kind =", "knd = 'x'\nkind ="),
-                    ["unknown key 'knd'", "did you mean 'kind'?"]),
+    "malformed TOML": (
+        GOOD_SOURCE_ROW.replace("[source.citations]", "[source.citations"),
+        ["not valid TOML"],
+    ),
+    "missing key": (
+        GOOD_SOURCE_ROW.replace('kind = "river"\n', ""),
+        ["source[0] 'Nanliu River'", "missing key(s) ['kind']"],
+    ),
+    "number without citation": (
+        GOOD_SOURCE_ROW.replace('oil = "test"\n', ""),
+        ["number 'oil' has no citation"],
+    ),
+    "absurd load": (
+        GOOD_SOURCE_ROW.replace("DIN = 5000.0", "DIN = 5.0e8"),
+        ["loads_t_per_yr.DIN must be a number in [0, 1e+06] t/yr", "500000000.0"],
+    ),
+    "load with its unit": (
+        GOOD_SOURCE_ROW.replace("DIN = 5000.0", 'DIN = "5000 t/yr"'),
+        ["loads_t_per_yr.DIN must be a number", "'5000 t/yr'"],
+    ),
+    "position outside the gulf": (
+        GOOD_SOURCE_ROW.replace("lon = 109.05", "lon = 119.05"),
+        ["lon must be a number in [105.0, 113.0] degrees", "119.05"],
+    ),
+    "unknown key": (
+        GOOD_SOURCE_ROW.replace("kind =", "knd = 'x'\nkind ="),
+        ["unknown key 'knd'", "did you mean 'kind'?"],
+    ),
 }
 
 
@@ -385,8 +404,17 @@ def test_valid_sources_file_passes_the_same_checks(tmp_path, capsys):
 CURRENTS_CONFIG = BASE + "[flow]\nkind = 'dataset'\npath = 'currents.nc'\n"
 
 
-def currents_file(folder: Path, *, units="m/s", names=("u", "v"), x=None, y=None, dims=("y", "x"),
-                  gap=False, times=None) -> Path:
+def currents_file(
+    folder: Path,
+    *,
+    units="m/s",
+    names=("u", "v"),
+    x=None,
+    y=None,
+    dims=("y", "x"),
+    gap=False,
+    times=None,
+) -> Path:
     """Uniform 0.1 m/s eastward currents on nodes around the 1 km × 500 m test grid."""
     x = np.linspace(-50.0, 1050.0, 12) if x is None else x
     y = np.linspace(-50.0, 550.0, 7) if y is None else y
@@ -409,22 +437,30 @@ def currents_file(folder: Path, *, units="m/s", names=("u", "v"), x=None, y=None
 
 
 BAD_CURRENTS = {
-    "NaN gap in the sea": (dict(gap=True), ["variable 'u' is NaN after interpolation", "wet model"
-                                            " faces", "expected finite values"]),
-    "missing northward variable": (dict(names=("u", "vv")), ["no northward velocity variable",
-                                                             "expected one of ['v', 'vo'"]),
-    "velocity in knots": (dict(units="knots"), ["variable 'u' has units 'knots'",
-                                                "expected a velocity unit (m/s, m s-1 or cm/s)"]),
+    "NaN gap in the sea": (
+        dict(gap=True),
+        ["variable 'u' is NaN after interpolation", "wet model faces", "expected finite values"],
+    ),
+    "missing northward variable": (
+        dict(names=("u", "vv")),
+        ["no northward velocity variable", "expected one of ['v', 'vo'"],
+    ),
+    "velocity in knots": (
+        dict(units="knots"),
+        ["variable 'u' has units 'knots'", "expected a velocity unit (m/s, m s-1 or cm/s)"],
+    ),
     "velocity without units": (dict(units=None), ["variable 'u' has no 'units' attribute"]),
     "grid that does not cover the domain": (
         dict(x=np.linspace(0.0, 500.0, 6)),
         ["variable 'u' covers x 0–500", "the model's wet faces need x 0–1000"],
     ),
     "lon/lat dimensions on a cartesian grid": (
-        dict(dims=("lat", "lon")), ["has dims ('lat', 'lon')", "expected horizontal x/y [m]"],
+        dict(dims=("lat", "lon")),
+        ["has dims ('lat', 'lon')", "expected horizontal x/y [m]"],
     ),
     "times that go backwards": (
-        dict(times=[0.0, 3600.0, 1800.0]), ["times along 'time' must increase strictly"],
+        dict(times=[0.0, 3600.0, 1800.0]),
+        ["times along 'time' must increase strictly"],
     ),
 }
 
@@ -456,8 +492,13 @@ def test_currents_variable_named_in_the_config_but_absent(tmp_path, capsys):
     data = currents_file(tmp_path)
     path = write(tmp_path, CURRENTS_CONFIG + "u_name = 'east'\n")
     code, err = run_cli(capsys, "check", path)
-    assert_one_clear_message(code, err, str(data), "variable 'east' (eastward velocity) not found",
-                             "variables are ['u', 'v'")
+    assert_one_clear_message(
+        code,
+        err,
+        str(data),
+        "variable 'east' (eastward velocity) not found",
+        "variables are ['u', 'v'",
+    )
 
 
 # ----------------------------------------------------------------------------- bathymetry
@@ -472,14 +513,22 @@ def bathymetry_inputs(*, hole=False, lon_max=109.2):
     bathy = xr.Dataset({"elevation": (("lat", "lon"), elevation)}, coords={"lon": lon, "lat": lat})
     plon = 108.0 + (np.arange(60) + 0.5) / 60
     plat = 20.0 + (np.arange(60) + 0.5) / 60
-    mask = xr.Dataset({"sea_fraction": (("lat", "lon"), np.ones((60, 60)))},
-                      coords={"lon": plon, "lat": plat})
+    mask = xr.Dataset(
+        {"sea_fraction": (("lat", "lon"), np.ones((60, 60)))}, coords={"lon": plon, "lat": plat}
+    )
     return bathy, mask
 
 
 def build_from(bathy, mask, **kwargs):
-    return bb.Grid.from_bathymetry(bathy, mask, lon_range=(108.0, 109.0), lat_range=(20.0, 21.0),
-                                   strait_correction=False, channel_corrections=False, **kwargs)
+    return bb.Grid.from_bathymetry(
+        bathy,
+        mask,
+        lon_range=(108.0, 109.0),
+        lat_range=(20.0, 21.0),
+        strait_correction=False,
+        channel_corrections=False,
+        **kwargs,
+    )
 
 
 def test_bathymetry_inputs_build_a_grid_when_intact():
@@ -492,8 +541,11 @@ def test_nan_gap_in_bathymetry_is_a_grid_error_with_the_cell():
     bathy, mask = bathymetry_inputs(hole=True)
     with pytest.raises(GridError, match="fill the gap in the bathymetry") as info:
         build_from(bathy, mask)
-    found = re.search(r"NaN or infinite at (\d+) wet cell\(s\), first \(j, i\) = \((\d+), (\d+)\) "
-                      r"centred at \(([\d.]+), ([\d.]+)\)°", str(info.value))
+    found = re.search(
+        r"NaN or infinite at (\d+) wet cell\(s\), first \(j, i\) = \((\d+), (\d+)\) "
+        r"centred at \(([\d.]+), ([\d.]+)\)°",
+        str(info.value),
+    )
     assert found, str(info.value)
     lon, lat = float(found[4]), float(found[5])
     # bilinear interpolation spreads a NaN node to every cell within one 5′ node spacing: the
@@ -526,22 +578,23 @@ def test_missing_zones_file_is_a_zone_error(tmp_path):
 
 
 def test_evaluate_without_shipped_zones_names_the_forcing_file(tmp_path, capsys, monkeypatch):
-    grid = bb.Grid.geographic_grid(np.linspace(108.0, 109.0, 4), np.linspace(21.0, 21.5, 3),
-                                   depth=10.0)
+    grid = bb.Grid.geographic_grid(
+        np.linspace(108.0, 109.0, 4), np.linspace(21.0, 21.5, 3), depth=10.0
+    )
     ds = concentration_dataset(grid, ("DIN",), np.full((1, 2, 3), 0.1))
     write_netcdf(ds, tmp_path / "out.nc")
     empty = tmp_path / "forcing"
     empty.mkdir()
     monkeypatch.setenv("BBW_BAY_FORCING", str(empty))
     code, err = run_cli(capsys, "evaluate", tmp_path / "out.nc")
-    assert_one_clear_message(code, err, "forcing file 'zones.toml' not found", str(empty),
-                             "BBW_BAY_FORCING")
+    assert_one_clear_message(
+        code, err, "forcing file 'zones.toml' not found", str(empty), "BBW_BAY_FORCING"
+    )
 
 
 def test_evaluate_of_a_cartesian_output_says_why(tmp_path, capsys):
     grid = bb.Grid.cartesian(3, 2, dx=100.0, dy=100.0)
-    write_netcdf(concentration_dataset(grid, ("DIN",), np.full((1, 2, 3), 0.1)),
-                 tmp_path / "xy.nc")
+    write_netcdf(concentration_dataset(grid, ("DIN",), np.full((1, 2, 3), 0.1)), tmp_path / "xy.nc")
     code, err = run_cli(capsys, "evaluate", tmp_path / "xy.nc")
     assert_one_clear_message(code, err, "cartesian (x/y) grid", "lon/lat polygons")
 
@@ -549,8 +602,9 @@ def test_evaluate_of_a_cartesian_output_says_why(tmp_path, capsys):
 @pytest.mark.parametrize("command", ["info", "evaluate"])
 def test_reading_a_missing_or_foreign_file(tmp_path, capsys, command):
     code, err = run_cli(capsys, command, tmp_path / "nope.nc")
-    assert_one_clear_message(code, err, str(tmp_path / "nope.nc"), "not found",
-                             "netCDF file written by bbw-bay")
+    assert_one_clear_message(
+        code, err, str(tmp_path / "nope.nc"), "not found", "netCDF file written by bbw-bay"
+    )
     text = write(tmp_path, "just text", "notes.nc")
     code, err = run_cli(capsys, command, text)
     assert_one_clear_message(code, err, str(text), "not a readable netCDF file")
@@ -603,8 +657,12 @@ def test_steady_does_not_clobber_an_existing_output(tmp_path, capsys):
 
 def test_time_step_above_the_stability_limit_in_check(capsys):
     code, err = run_cli(capsys, "check", CHANNEL, "--set", "transport.dt_s=1e6")
-    assert_one_clear_message(code, err, "time step 1e+06 s exceeds the stability (positivity) "
-                             "limit", "set transport.dt_s <=")
+    assert_one_clear_message(
+        code,
+        err,
+        "time step 1e+06 s exceeds the stability (positivity) limit",
+        "set transport.dt_s <=",
+    )
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -613,8 +671,10 @@ def test_time_step_above_the_stability_limit_in_check(capsys):
     [
         ("run.duration_days", ["--set 'run.duration_days': expected section.key=value"]),
         ("=2", ["--set '=2': expected section.key=value (found an empty name)"]),
-        ("run.duraton_days=2", [str(CHANNEL), "unknown key 'duraton_days' in [run]",
-                                "did you mean 'duration_days'?"]),
+        (
+            "run.duraton_days=2",
+            [str(CHANNEL), "unknown key 'duraton_days' in [run]", "did you mean 'duration_days'?"],
+        ),
         ("grid.nx.cells=2", ["--set 'grid.nx.cells=2': nx is not a table"]),
         ("grid.nx=ten", ["grid.nx must be int", "found 'ten' (str)"]),
         ("run.duration_days=-3", ["run.duration_days must be > 0", "found -3"]),
@@ -627,8 +687,12 @@ def test_bad_set_override(capsys, override, fragments):
 
 def test_season_that_does_not_exist(capsys):
     code, err = run_cli(capsys, "run", CHANNEL, "--season", "wintr", "-o", "unused.nc")
-    assert_one_clear_message(code, err, "--season 'wintr' is not one of annual, winter, spring, "
-                             "summer, autumn", "did you mean 'winter'?")
+    assert_one_clear_message(
+        code,
+        err,
+        "--season 'wintr' is not one of annual, winter, spring, summer, autumn",
+        "did you mean 'winter'?",
+    )
     assert not Path("unused.nc").exists()
 
 
@@ -656,7 +720,9 @@ def test_no_traceback_from_the_console_script(tmp_path):
     path = write(tmp_path, BASE.replace("decay_per_day = 0.1", "decay_per_day = -1.0"))
     result = subprocess.run(
         [sys.executable, "-m", "bbw_bay.cli", "check", str(path)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
         env={**os.environ, "NUMBA_NUM_THREADS": "1"},
     )
     assert result.returncode == 2
@@ -674,8 +740,11 @@ def test_unstable_run_stops_with_step_time_and_cell(tmp_path, capsys, monkeypatc
     out = tmp_path / "unstable.nc"
     code, err = run_cli(capsys, "run", CHANNEL, "--set", "transport.dt_s=1e6", "-o", out, "-q")
     assert code == 1 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-    found = re.search(r"bbw-bay: failed: InstabilityError: (negative|NaN/Inf) (\w+) concentration "
-                      r"\S+ at step (\d+), t = (\S+) s \(\S+ d\), cell \(j=(\d+), i=(\d+)\)", err)
+    found = re.search(
+        r"bbw-bay: failed: InstabilityError: (negative|NaN/Inf) (\w+) concentration "
+        r"\S+ at step (\d+), t = (\S+) s \(\S+ d\), cell \(j=(\d+), i=(\d+)\)",
+        err,
+    )
     assert found, err
     step, seconds = int(found[3]), float(found[4])
     # the guard runs every 50 steps and at every 1-day output; with one step per output it

@@ -22,16 +22,19 @@ def _basin():
     nx, ny, dx = 48, 36, 2000.0
     wet = np.ones((ny, nx), dtype=bool)
     wet[15:20, 20:26] = False
-    grid = Grid.cartesian(nx, ny, dx=dx, dy=dx, depth=12.0, wet=wet,
-                          open_boundaries=("west", "east"))
+    grid = Grid.cartesian(
+        nx, ny, dx=dx, dy=dx, depth=12.0, wet=wet, open_boundaries=("west", "east")
+    )
     xe, ye = np.meshgrid(grid.x_edge, grid.y_edge)
     psi = 0.2 * 12.0 * 30e3 * np.sin(np.pi * xe / xe.max()) * np.sin(np.pi * ye / ye.max())
     flow = streamfunction_flow(grid, psi)
     sources = [
-        PointSource("A", x=10 * dx, y=8 * dx, loads={"T": 50 * TONNE_PER_YEAR,
-                                                      "K": 50 * TONNE_PER_YEAR}),
-        PointSource("B", x=30 * dx, y=28 * dx, loads={"T": 20 * TONNE_PER_YEAR,
-                                                       "K": 20 * TONNE_PER_YEAR}),
+        PointSource(
+            "A", x=10 * dx, y=8 * dx, loads={"T": 50 * TONNE_PER_YEAR, "K": 50 * TONNE_PER_YEAR}
+        ),
+        PointSource(
+            "B", x=30 * dx, y=28 * dx, loads={"T": 20 * TONNE_PER_YEAR, "K": 20 * TONNE_PER_YEAR}
+        ),
     ]
     return grid, flow, sources
 
@@ -54,8 +57,15 @@ def test_region_budget_through_sections_closes_to_round_off(engine):
     grid, flow, sources = _basin()
     region, sections = _region_and_sections(grid)
     assert set(sections.names) == {"west", "south", "other"}
-    model = Model(grid, flow, tracers={"T": Tracer(background=0.2), "K": Tracer(0.3, 0.2)},
-                  sources=sources, diffusivity=20.0, sections=sections, engine=engine)
+    model = Model(
+        grid,
+        flow,
+        tracers={"T": Tracer(background=0.2), "K": Tracer(0.3, 0.2)},
+        sources=sources,
+        diffusivity=20.0,
+        sections=sections,
+        engine=engine,
+    )
     model.run(5 * DAY, output_interval=DAY)
     budget = model.statistics.region_budget
     for name in ("T", "K"):
@@ -72,8 +82,15 @@ def test_numba_and_numpy_section_fluxes_agree():
     _, sections = _region_and_sections(grid)
     results = []
     for engine in ("numba", "numpy"):
-        model = Model(grid, flow, tracers={"T": Tracer(background=0.2), "K": Tracer(0.3)},
-                      sources=sources, diffusivity=20.0, sections=sections, engine=engine)
+        model = Model(
+            grid,
+            flow,
+            tracers={"T": Tracer(background=0.2), "K": Tracer(0.3)},
+            sources=sources,
+            diffusivity=20.0,
+            sections=sections,
+            engine=engine,
+        )
         model.run(DAY)
         results.append(model.statistics.region_budget["T"])
     for key, value in results[0].items():
@@ -116,8 +133,7 @@ def test_age_tracer_gives_volume_over_flow_in_a_well_mixed_box():
     flow = Flow.from_rivers(grid, discharge)
     river = PointSource("river", x=0.5 * dx, y=1.5 * dx, loads={"dye": q * 1.0}, discharge=q)
     tracers = {"dye": Tracer(), "dye_age": Tracer(age_of="dye")}
-    model = Model(grid, flow, tracers=tracers, sources=[river], diffusivity=2e3,
-                  advection="upwind")
+    model = Model(grid, flow, tracers=tracers, sources=[river], diffusivity=2e3, advection="upwind")
     steady = model.steady_state()
     age = steady["dye_age"].values / steady["dye"].values / DAY
     expected = nx * ny * dx * dx * depth / q / DAY
@@ -148,8 +164,13 @@ def test_singular_steady_problem_is_a_clear_bad_input():
 
     grid = Grid.cartesian(3, 3, dx=100.0, dy=100.0, depth=2.0)
     flow = Flow.steady(grid, u=0.0, v=0.0)
-    model = Model(grid, flow, tracers={"T": Tracer()}, diffusivity=1.0,
-                  sources=[PointSource("s", x=150.0, y=150.0, loads={"T": 1.0})])
+    model = Model(
+        grid,
+        flow,
+        tracers={"T": Tracer()},
+        diffusivity=1.0,
+        sources=[PointSource("s", x=150.0, y=150.0, loads={"T": 1.0})],
+    )
     with pytest.raises(NoSteadyStateError, match="no steady state"):
         model.steady_state()
 
@@ -161,9 +182,15 @@ def test_source_tags_add_up_to_the_land_based_part():
     from bbw_bay.config import load_config
     from tests.conftest import REPO
 
-    config = load_config(REPO / "configs" / "channel.toml", [
-        "transport.background_mode=ambient", "transport.advection=upwind",
-        "run.duration_days=3", 'run.tag_sources=["DIN"]'])
+    config = load_config(
+        REPO / "configs" / "channel.toml",
+        [
+            "transport.background_mode=ambient",
+            "transport.advection=upwind",
+            "run.duration_days=3",
+            'run.tag_sources=["DIN"]',
+        ],
+    )
     setup = build(config)
     ds = setup.model.run(**setup.run_options)
     tags = [v for v in ds.data_vars if str(v).startswith("DIN@")]

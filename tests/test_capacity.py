@@ -36,11 +36,19 @@ def synthetic(coefficients, loads, *, background=0.07, classes=None, label="") -
     coefficients = np.atleast_2d(np.asarray(coefficients, dtype=float))
     nrec, ns = coefficients.shape
     classes = classes or [2] * nrec
-    receptors = tuple(Receptor(f"r{k}", "point", np.zeros(1), classes[k], f"receptor {k}")
-                      for k in range(nrec))
-    return ResponseMatrix(("DIN",), tuple(f"s{k}" for k in range(ns)), receptors,
-                          coefficients[None], np.asarray(loads, dtype=float)[None],
-                          np.full((1, nrec), background), np.zeros((1, nrec)), label=label)
+    receptors = tuple(
+        Receptor(f"r{k}", "point", np.zeros(1), classes[k], f"receptor {k}") for k in range(nrec)
+    )
+    return ResponseMatrix(
+        ("DIN",),
+        tuple(f"s{k}" for k in range(ns)),
+        receptors,
+        coefficients[None],
+        np.asarray(loads, dtype=float)[None],
+        np.full((1, nrec), background),
+        np.zeros((1, nrec)),
+        label=label,
+    )
 
 
 def test_one_receptor_two_sources_matches_the_greedy_answer():
@@ -84,8 +92,11 @@ def test_shadow_price_is_the_gain_per_relaxed_limit():
     base = solve(problem)
     row = int(np.nonzero(base.binding)[0][0])
     delta = 1e-4  # small enough to keep the optimal basis
-    relaxed = solve(dataclasses.replace(problem, limit=problem.limit + delta * (
-        np.arange(problem.limit.size) == row)))
+    relaxed = solve(
+        dataclasses.replace(
+            problem, limit=problem.limit + delta * (np.arange(problem.limit.size) == row)
+        )
+    )
     gain = (relaxed.allowable.sum() - base.allowable.sum()) / delta
     assert gain == pytest.approx(base.shadow_price[row], rel=1e-6)
 
@@ -190,14 +201,37 @@ target_class = "estimate: test"
 def test_cli_capacity_and_apportion_on_the_channel(tmp_path, capsys):
     points = tmp_path / "points.toml"
     points.write_text(POINTS.format(cls=4))
-    code = cli.main(["capacity", CHANNEL, "--points", str(points), "--tracer", "DIN",
-                     "--mode", "min-reduction", "--csv", str(tmp_path / "c.csv"),
-                     "-o", str(tmp_path / "c.nc")])
+    code = cli.main(
+        [
+            "capacity",
+            CHANNEL,
+            "--points",
+            str(points),
+            "--tracer",
+            "DIN",
+            "--mode",
+            "min-reduction",
+            "--csv",
+            str(tmp_path / "c.csv"),
+            "-o",
+            str(tmp_path / "c.nc"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     assert "forward check" in out and "PASS" in out
-    code = cli.main(["apportion", CHANNEL, "--points", str(points), "--tracer", "DIN,COD",
-                     "-o", str(tmp_path / "a.nc")])
+    code = cli.main(
+        [
+            "apportion",
+            CHANNEL,
+            "--points",
+            str(points),
+            "--tracer",
+            "DIN,COD",
+            "-o",
+            str(tmp_path / "a.nc"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "superposition check" in out and "bay" in out
 
@@ -206,9 +240,22 @@ def test_cli_capacity_infeasible_exits_0_with_the_reason_and_bad_input_exits_2(t
     points = tmp_path / "points.toml"
     points.write_text(POINTS.format(cls=1))
     # an ambient DIN background of 0.25 mg/L is above the Class I limit 0.20 mg/L everywhere
-    code = cli.main(["capacity", CHANNEL, "--points", str(points), "--tracer", "DIN",
-                     "--sources", "river", "--set", "tracers.DIN.background_mg_per_l=0.25",
-                     "--set", "transport.background_mode=ambient"])
+    code = cli.main(
+        [
+            "capacity",
+            CHANNEL,
+            "--points",
+            str(points),
+            "--tracer",
+            "DIN",
+            "--sources",
+            "river",
+            "--set",
+            "tracers.DIN.background_mg_per_l=0.25",
+            "--set",
+            "transport.background_mode=ambient",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "UNATTAINABLE" in out and "alone" in out
     code = cli.main(["capacity", CHANNEL, "--points", str(points), "--sources", "kind=river"])
@@ -224,15 +271,20 @@ def test_gulf_guangxi_rivers_minimum_din_cut_meets_class_ii_in_a_forward_run():
     receptors = select_receptors(default_receptors(model.grid), "province=Guangxi")
     factors = Factorisations(model)
     adjoint = response_coefficients(model, receptors=receptors, tracers="DIN", factors=factors)
-    forward = response_coefficients(model, receptors=receptors, tracers="DIN", factors=factors,
-                                    method="forward")
+    forward = response_coefficients(
+        model, receptors=receptors, tracers="DIN", factors=factors, method="forward"
+    )
     scale = np.abs(forward.coefficients).max()
     # same LU, transposed solve: round-off (see tests/test_response.py)
-    np.testing.assert_allclose(adjoint.coefficients, forward.coefficients, rtol=0,
-                               atol=1e-10 * scale)
-    problem = build_problem(adjoint, tracer="DIN", mode="min-reduction",
-                            controlled=[k for k, s in enumerate(model.sources)
-                                        if s.groups[:2] == ("Guangxi", "river")])
+    np.testing.assert_allclose(
+        adjoint.coefficients, forward.coefficients, rtol=0, atol=1e-10 * scale
+    )
+    problem = build_problem(
+        adjoint,
+        tracer="DIN",
+        mode="min-reduction",
+        controlled=[k for k, s in enumerate(model.sources) if s.groups[:2] == ("Guangxi", "river")],
+    )
     result = solve(problem)
     assert result.feasible and result.binding.any()
     assert (result.cut[problem.controlled] >= 0).all() and result.cut.sum() > 0

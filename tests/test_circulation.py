@@ -30,8 +30,9 @@ ROUND_OFF = 1e-9
 
 
 def _basin(n=40, length=600e3, depth=50.0, wet=None, open_boundaries=()):
-    return Grid.cartesian(n, n, dx=length / n, dy=length / n, depth=depth, wet=wet,
-                          open_boundaries=open_boundaries)
+    return Grid.cartesian(
+        n, n, dx=length / n, dy=length / n, depth=depth, wet=wet, open_boundaries=open_boundaries
+    )
 
 
 # ----------------------------------------------------------------------------- synthetic checks
@@ -70,13 +71,17 @@ def test_beta_plane_matches_stommel_analytic_gyre():
     grid = _basin(n, a, depth)
     y = np.broadcast_to(grid.y_centre[:, None], grid.shape)
     sol = BarotropicSolver(grid, friction_m_per_s=r, f0=5e-5, beta=beta).solve(
-        tau_x=-tau0 * np.cos(np.pi * y / a))
+        tau_x=-tau0 * np.cos(np.pi * y / a)
+    )
     k, eps = np.pi / a, r / depth
     root = np.sqrt((beta / eps) ** 2 + 4 * k * k)
     m1, m2 = (-beta / eps + root) / 2, (-beta / eps - root) / 2
     p, q = np.linalg.solve([[1.0, 1.0], [np.exp(m1 * a), np.exp(m2 * a)]], [1.0, 1.0])
-    x_profile = tau0 / (RHO_WATER * eps * k) * (1 - p * np.exp(m1 * grid.x_edge)
-                                                 - q * np.exp(m2 * grid.x_edge))
+    x_profile = (
+        tau0
+        / (RHO_WATER * eps * k)
+        * (1 - p * np.exp(m1 * grid.x_edge) - q * np.exp(m2 * grid.x_edge))
+    )
     psi = np.sin(k * grid.y_edge)[:, None] * x_profile[None, :]
     # 0.5 %: second-order scheme with the western boundary layer r/(Hβ) = 100 km over 5 cells
     # gives 0.14 % (0.036 % at twice the resolution)
@@ -100,10 +105,12 @@ def test_uniform_wind_over_flat_basin_with_island_gives_setup_and_no_flow():
 
 def _ring_circulation(grid, a_u, a_v, j0, j1, i0, i1):
     """∮ a·dl anticlockwise round the loop through the centres of cells j0..j1, i0..i1."""
-    return ((a_u[j0, i0 + 1:i1 + 1] * grid.spacing_u[j0, i0 + 1:i1 + 1]).sum()
-            + (a_v[j0 + 1:j1 + 1, i1] * grid.spacing_v[j0 + 1:j1 + 1, i1]).sum()
-            - (a_u[j1, i0 + 1:i1 + 1] * grid.spacing_u[j1, i0 + 1:i1 + 1]).sum()
-            - (a_v[j0 + 1:j1 + 1, i0] * grid.spacing_v[j0 + 1:j1 + 1, i0]).sum())
+    return (
+        (a_u[j0, i0 + 1 : i1 + 1] * grid.spacing_u[j0, i0 + 1 : i1 + 1]).sum()
+        + (a_v[j0 + 1 : j1 + 1, i1] * grid.spacing_v[j0 + 1 : j1 + 1, i1]).sum()
+        - (a_u[j1, i0 + 1 : i1 + 1] * grid.spacing_u[j1, i0 + 1 : i1 + 1]).sum()
+        - (a_v[j0 + 1 : j1 + 1, i0] * grid.spacing_v[j0 + 1 : j1 + 1, i0]).sum()
+    )
 
 
 def test_island_constant_obeys_the_island_rule():
@@ -119,8 +126,7 @@ def test_island_constant_obeys_the_island_rule():
     solver = BarotropicSolver(grid, friction_m_per_s=r)
     tx_u = np.zeros((n, n + 1))
     tx_u[:, 1:-1] = 0.5 * (tau_x[:, 1:] + tau_x[:, :-1])
-    wind = _ring_circulation(grid, tx_u / (RHO_WATER * depth), np.zeros((n + 1, n)),
-                             11, 16, 7, 13)
+    wind = _ring_circulation(grid, tx_u / (RHO_WATER * depth), np.zeros((n + 1, n)), 11, 16, 7, 13)
 
     def friction(sol):
         u, v = face_velocities(sol.flow)
@@ -145,15 +151,20 @@ def test_river_potential_flow_divergence_and_box_bookkeeping():
     q = np.zeros(grid.shape)
     q[20, 12], q[15, 3] = 800.0, 150.0
     sol = BarotropicSolver(grid, friction_m_per_s=1e-3, f0=1e-4).solve(
-        tau_x=0.05, tau_y=0.02, river_discharge=q,
-        ports=[BoundaryPort("south", (0.0, 300e3), 2e4), BoundaryPort("south", (300e3, 600e3),
-                                                                      -2e4)])
+        tau_x=0.05,
+        tau_y=0.02,
+        river_discharge=q,
+        ports=[
+            BoundaryPort("south", (0.0, 300e3), 2e4),
+            BoundaryPort("south", (300e3, 600e3), -2e4),
+        ],
+    )
     div = sol.flow.divergence()
     scale = np.abs(sol.flow.transport_u).max()
     assert np.abs(div - q).max() < ROUND_OFF * scale
     tu, tv = sol.flow.at(0.0)
     j0, j1, i0, i1 = 13, 22, 9, 16  # a box holding the 800 m³/s river only
-    out = (tu[j0:j1, i1].sum() - tu[j0:j1, i0].sum() + tv[j1, i0:i1].sum() - tv[j0, i0:i1].sum())
+    out = tu[j0:j1, i1].sum() - tu[j0:j1, i0].sum() + tv[j1, i0:i1].sum() - tv[j0, i0:i1].sum()
     assert out == pytest.approx(800.0, abs=ROUND_OFF * scale)
     # the ports move 2e4 m³/s in through the west half of the open edge and out of the east half
     assert tv[0, :12].sum() == pytest.approx(2e4 + potential_transports(grid, q)[1][0, :12].sum())
@@ -197,32 +208,45 @@ def rivers(gulf):
 
 @pytest.fixture(scope="module")
 def seasons(gulf, params, rivers):
-    out = {name: solve_season(gulf, season=name, params=params)
-           for name in ("winter", "spring", "summer", "autumn", "annual")}
-    out["winter_rivers"] = solve_season(gulf, season="winter", params=params,
-                                        river_discharge=rivers)
+    out = {
+        name: solve_season(gulf, season=name, params=params)
+        for name in ("winter", "spring", "summer", "autumn", "annual")
+    }
+    out["winter_rivers"] = solve_season(
+        gulf, season="winter", params=params, river_discharge=rivers
+    )
     return out
 
 
 #: The prescribed exchange terms of a season (forcing/circulation.toml).
-EXCHANGE_KEYS = ("mouth_exchange_sv_cyclonic", "shelf_throughflow_sv",
-                 "coastal_current_stress_n_per_m2", "rim_current_stress_n_per_m2")
+EXCHANGE_KEYS = (
+    "mouth_exchange_sv_cyclonic",
+    "shelf_throughflow_sv",
+    "coastal_current_stress_n_per_m2",
+    "rim_current_stress_n_per_m2",
+)
 
 
 def test_config_wind_stress_follows_bulk_formula_and_annual_means(params):
     bulk = params["bulk"]
     seasonal = [params["season"][s] for s in ("winter", "spring", "summer", "autumn")]
     for table in seasonal:
-        tau = bulk_wind_stress(table["wind_m_per_s"], drag_coefficient=bulk["drag_coefficient"],
-                               rho_air=bulk["rho_air_kg_per_m3"])
+        tau = bulk_wind_stress(
+            table["wind_m_per_s"],
+            drag_coefficient=bulk["drag_coefficient"],
+            rho_air=bulk["rho_air_kg_per_m3"],
+        )
         # 2e-5 N/m²: stresses are written with 5 decimals
         np.testing.assert_allclose(table["wind_stress_n_per_m2"], tau, atol=2e-5)
     annual = params["season"]["annual"]
-    np.testing.assert_allclose(annual["wind_stress_n_per_m2"],
-                               np.mean([t["wind_stress_n_per_m2"] for t in seasonal], axis=0),
-                               atol=2e-5)
+    np.testing.assert_allclose(
+        annual["wind_stress_n_per_m2"],
+        np.mean([t["wind_stress_n_per_m2"] for t in seasonal], axis=0),
+        atol=2e-5,
+    )
     assert annual["strait_transport_sv_westward"] == pytest.approx(
-        np.mean([t["strait_transport_sv_westward"] for t in seasonal]))
+        np.mean([t["strait_transport_sv_westward"] for t in seasonal])
+    )
     # the exchange terms stand for a reversing exchange: the annual value is the mean magnitude
     for key in EXCHANGE_KEYS:
         assert annual[key] == pytest.approx(np.mean([abs(t.get(key, 0.0)) for t in seasonal]))
@@ -250,7 +274,7 @@ def test_gulf_flow_is_divergence_free_except_at_rivers(seasons, rivers):
     i0, i1 = np.searchsorted(g.x_edge, [106.0, 107.5])
     j0, j1 = np.searchsorted(g.y_edge, [19.5, 21.0])
     tu, tv = flow.at(0.0)
-    out = (tu[j0:j1, i1].sum() - tu[j0:j1, i0].sum() + tv[j1, i0:i1].sum() - tv[j0, i0:i1].sum())
+    out = tu[j0:j1, i1].sum() - tu[j0:j1, i0].sum() + tv[j1, i0:i1].sum() - tv[j0, i0:i1].sum()
     assert out == pytest.approx(rivers[j0:j1, i0:i1].sum(), abs=ROUND_OFF * scale)
 
 
@@ -285,7 +309,8 @@ def test_gulf_interior_speeds_are_a_few_cm_per_s(seasons, gulf):
 
 
 def test_flow_is_linear_in_the_forcing_the_seasonal_mean_forcing_gives_the_mean_flow(
-        gulf, params, seasons):
+    gulf, params, seasons
+):
     # The problem is linear and every season has the same friction, so a season whose forcing
     # is the signed mean of the four seasons' (wind, strait, exchange terms) has the mean of
     # their transports, up to round-off. (The shipped annual season uses the mean magnitudes
@@ -295,8 +320,9 @@ def test_flow_is_linear_in_the_forcing_the_seasonal_mean_forcing_gives_the_mean_
     mean = p["season"]["annual"]
     for key in ("strait_transport_sv_westward", *EXCHANGE_KEYS):
         mean[key] = float(np.mean([p["season"][s].get(key, 0.0) for s in names]))
-    mean["wind_stress_n_per_m2"] = list(np.mean([p["season"][s]["wind_stress_n_per_m2"]
-                                                 for s in names], axis=0))
+    mean["wind_stress_n_per_m2"] = list(
+        np.mean([p["season"][s]["wind_stress_n_per_m2"] for s in names], axis=0)
+    )
     mean_u = np.mean([seasons[s].flow.transport_u[0] for s in names], axis=0)
     u = solve_season(gulf, season="annual", params=p).flow.transport_u[0]
     # 1e-9 relative: sparse direct solves of one operator, each to ~1e-12 relative
@@ -364,8 +390,9 @@ def test_winter_vietnam_coastal_current_is_about_0_4_m_per_s(gulf, params, seaso
     from bbw_bay.circulation import coastal_band
 
     spec = params["coastal_current"]
-    band = coastal_band(gulf, lon_range=spec["lon_range"], lat_range=spec["lat_range"],
-                        width_km=spec["width_km"])
+    band = coastal_band(
+        gulf, lon_range=spec["lon_range"], lat_range=spec["lat_range"], width_km=spec["width_km"]
+    )
     u, v = centre_velocities(seasons["winter"].flow)
     assert 0.3 < np.percentile(np.hypot(u, v)[band], 90) < 0.5
     assert np.median(v[band]) < 0  # downcoast = southward
@@ -382,8 +409,13 @@ def test_flushing_of_the_gulf_proper_matches_published_residence_times(gulf, sea
     from bbw_bay.model import Model, Tracer
     from bbw_bay.tides import tidal_dispersion
 
-    model = Model(gulf, seasons[season].flow, tracers={"T": Tracer(decay_per_day=0.0)},
-                  diffusivity=tidal_dispersion(gulf), advection="upwind")
+    model = Model(
+        gulf,
+        seasons[season].flow,
+        tracers={"T": Tracer(decay_per_day=0.0)},
+        diffusivity=tidal_dispersion(gulf),
+        advection="upwind",
+    )
     days = model.efolding_time(gulf_proper_mask(gulf), max_days=200)
     assert 60.0 <= days <= 80.0
 
@@ -398,8 +430,9 @@ def test_efolding_time_of_a_well_mixed_box_is_volume_over_outflow():
     nx, ny, dx, depth, u = 20, 4, 1000.0, 10.0, 0.01
     grid = Grid.cartesian(nx, ny, dx=dx, dy=dx, depth=depth, open_boundaries=("west", "east"))
     flow = Flow.steady(grid, u=u, v=0.0)
-    model = Model(grid, flow, tracers={"T": Tracer(decay_per_day=0.0)}, diffusivity=2e4,
-                  advection="upwind")
+    model = Model(
+        grid, flow, tracers={"T": Tracer(decay_per_day=0.0)}, diffusivity=2e4, advection="upwind"
+    )
     volume = nx * ny * dx * dx * depth
     outflow = u * depth * ny * dx
     expected_days = volume / outflow / DAY
@@ -442,8 +475,9 @@ def test_rim_direction_keeps_the_coast_on_the_right():
     wet = np.zeros((n, n), bool)
     wet[4:-4, 4:-4] = True
     grid = _basin(n=n, wet=wet)  # 15 km cells
-    along_x, along_y = rim_direction(grid, lon_range=(-1e9, 1e9), lat_range=(-1e9, 1e9),
-                                     width_km=45.0)
+    along_x, along_y = rim_direction(
+        grid, lon_range=(-1e9, 1e9), lat_range=(-1e9, 1e9), width_km=45.0
+    )
     mid = n // 2
     np.testing.assert_allclose((along_x[mid, 5], along_y[mid, 5]), (0.0, -1.0), atol=1e-9)
     np.testing.assert_allclose((along_x[-6, mid], along_y[-6, mid]), (-1.0, 0.0), atol=1e-9)
@@ -477,6 +511,9 @@ def test_an_exchange_term_without_its_geometry_table_is_a_clear_error(gulf, para
 
     p = copy.deepcopy(params)
     del p["rim_current"]
-    with pytest.raises(CirculationError, match=r"\[season.spring\].*rim_current_stress.*"
-                                                r"\[rim_current\] table"):
+    with pytest.raises(
+        CirculationError,
+        match=r"\[season.spring\].*rim_current_stress.*"
+        r"\[rim_current\] table",
+    ):
         solve_season(gulf, season="spring", params=p)

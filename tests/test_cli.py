@@ -185,13 +185,30 @@ def test_run_with_water_age_and_source_tags(tmp_path):
     from bbw_bay.cli import main
 
     out = tmp_path / "tags.nc"
-    code = main(["run", str(REPO / "configs" / "channel.toml"), "-o", str(out), "-q",
-                 "--set", "run.duration_days=2", "--set", "run.water_age=true",
-                 "--set", 'run.tag_sources=["DIN"]'])
+    code = main(
+        [
+            "run",
+            str(REPO / "configs" / "channel.toml"),
+            "-o",
+            str(out),
+            "-q",
+            "--set",
+            "run.duration_days=2",
+            "--set",
+            "run.water_age=true",
+            "--set",
+            'run.tag_sources=["DIN"]',
+        ]
+    )
     assert code == 0
     with xr.open_dataset(out) as ds:
-        assert {"DIN@river", "DIN@outfall", "land_water", "land_water_age",
-                "land_water_age_mean_days"} <= set(ds.data_vars)
+        assert {
+            "DIN@river",
+            "DIN@outfall",
+            "land_water",
+            "land_water_age",
+            "land_water_age_mean_days",
+        } <= set(ds.data_vars)
         age = ds["land_water_age_mean_days"].values[-1]
         finite = age[np.isfinite(age)]
         # ages are positive and cannot exceed the 2-day run

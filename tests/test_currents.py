@@ -16,8 +16,15 @@ ROUND_OFF = 1e-9
 
 
 def _cartesian(wet=None) -> Grid:
-    return Grid.cartesian(20, 16, dx=1000.0, dy=1000.0, depth=12.0, wet=wet,
-                          open_boundaries=("west", "east", "south", "north"))
+    return Grid.cartesian(
+        20,
+        16,
+        dx=1000.0,
+        dy=1000.0,
+        depth=12.0,
+        wet=wet,
+        open_boundaries=("west", "east", "south", "north"),
+    )
 
 
 def _source_xy(u, v, *, units="m/s", x=None, y=None, extra=None) -> xr.Dataset:
@@ -25,9 +32,12 @@ def _source_xy(u, v, *, units="m/s", x=None, y=None, extra=None) -> xr.Dataset:
     y = np.arange(-2000.0, 19000.0, 500.0) if y is None else y
     shape = (y.size, x.size)
     ds = xr.Dataset(
-        {"u": (("y", "x"), np.broadcast_to(u, shape).astype(float), {"units": units}),
-         "v": (("y", "x"), np.broadcast_to(v, shape).astype(float), {"units": units})},
-        coords={"x": x, "y": y})
+        {
+            "u": (("y", "x"), np.broadcast_to(u, shape).astype(float), {"units": units}),
+            "v": (("y", "x"), np.broadcast_to(v, shape).astype(float), {"units": units}),
+        },
+        coords={"x": x, "y": y},
+    )
     return ds if extra is None else ds.assign(extra)
 
 
@@ -48,15 +58,25 @@ def test_uniform_current_is_reproduced_on_faces(tmp_path):
 def test_geographic_cm_per_s_zonal_current_and_names_uo_vo(tmp_path):
     # On the sphere a uniform zonal current has x-faces of equal length R·Δφ, so it is
     # divergence-free and must come back unchanged; cm/s must be converted to m/s.
-    grid = Grid.geographic_grid(np.linspace(108.0, 109.0, 21), np.linspace(20.0, 21.0, 21),
-                                depth=20.0, open_boundaries=("west", "east", "south", "north"))
+    grid = Grid.geographic_grid(
+        np.linspace(108.0, 109.0, 21),
+        np.linspace(20.0, 21.0, 21),
+        depth=20.0,
+        open_boundaries=("west", "east", "south", "north"),
+    )
     lon = np.arange(107.5, 109.6, 0.1)
     lat = np.arange(19.5, 21.6, 0.1)
-    ds = xr.Dataset({"uo": (("latitude", "longitude"), np.full((lat.size, lon.size), 15.0),
-                            {"units": "cm s-1"}),
-                     "vo": (("latitude", "longitude"), np.zeros((lat.size, lon.size)),
-                            {"units": "cm/s"})},
-                    coords={"longitude": lon, "latitude": lat})
+    ds = xr.Dataset(
+        {
+            "uo": (
+                ("latitude", "longitude"),
+                np.full((lat.size, lon.size), 15.0),
+                {"units": "cm s-1"},
+            ),
+            "vo": (("latitude", "longitude"), np.zeros((lat.size, lon.size)), {"units": "cm/s"}),
+        },
+        coords={"longitude": lon, "latitude": lat},
+    )
     u, v = face_velocities(flow_from_dataset(grid, ds))
     np.testing.assert_allclose(u[grid.flux_u], 0.15, rtol=1e-12)  # exact up to round-off
     np.testing.assert_allclose(v[grid.flux_v], 0.0, atol=1e-12)
@@ -72,10 +92,13 @@ def test_3d_field_is_averaged_over_the_valid_water_column(tmp_path):
     u = np.broadcast_to(prof[:, None, None], (z.size, y.size, x.size)).copy()
     shallow = y < 8000.0  # rows south of 8 km: seabed at ~10 m
     u[3:, shallow, :] = np.nan
-    ds = xr.Dataset({"u": (("depth", "y", "x"), u, {"units": "m s-1"}),
-                     "v": (("depth", "y", "x"), np.where(np.isnan(u), np.nan, 0.0),
-                           {"units": "m s-1"})},
-                    coords={"depth": z, "x": x, "y": y})
+    ds = xr.Dataset(
+        {
+            "u": (("depth", "y", "x"), u, {"units": "m s-1"}),
+            "v": (("depth", "y", "x"), np.where(np.isnan(u), np.nan, 0.0), {"units": "m s-1"}),
+        },
+        coords={"depth": z, "x": x, "y": y},
+    )
     path = tmp_path / "three_d.nc"
     ds.to_netcdf(path)
     grid = _cartesian()
@@ -84,7 +107,7 @@ def test_3d_field_is_averaged_over_the_valid_water_column(tmp_path):
     cut = (2 * 0.30 + 3 * 0.20 + 6 * 0.10) / 11.0
     # a zonal flow that varies only with y is divergence-free on a flat grid, so the face
     # velocity is the interpolated depth mean; 1e-12: round-off
-    rows_cut = grid.y_centre < 7500.0   # centres whose bilinear stencil lies in shallow rows
+    rows_cut = grid.y_centre < 7500.0  # centres whose bilinear stencil lies in shallow rows
     rows_full = grid.y_centre > 8500.0
     np.testing.assert_allclose(vel_u[rows_cut][grid.flux_u[rows_cut]], cut, atol=1e-12)
     np.testing.assert_allclose(vel_u[rows_full][grid.flux_u[rows_full]], full, atol=1e-12)
@@ -114,9 +137,17 @@ def test_time_series_becomes_flow_series_in_seconds(tmp_path):
     # Three daily fields -> a Flow.series at 0, 1 and 2 days, interpolating linearly between.
     times = pd.date_range("2020-01-01", periods=3, freq="D")
     base = _source_xy(0.1, 0.0)
-    ds = xr.Dataset({k: (("time", "y", "x"), np.stack([base[k].values * (n + 1)
-                                                        for n in range(3)]), base[k].attrs)
-                     for k in ("u", "v")}, coords={"time": times, "x": base.x, "y": base.y})
+    ds = xr.Dataset(
+        {
+            k: (
+                ("time", "y", "x"),
+                np.stack([base[k].values * (n + 1) for n in range(3)]),
+                base[k].attrs,
+            )
+            for k in ("u", "v")
+        },
+        coords={"time": times, "x": base.x, "y": base.y},
+    )
     path = tmp_path / "series.nc"
     ds.to_netcdf(path)
     grid = _cartesian()

@@ -58,8 +58,11 @@ basis = "estimate: test"
 
 def write_spec(folder, body: str = UNCERTAIN, *, run="members = 4\nseed = 11\n") -> str:
     path = folder / "ensemble.toml"
-    path.write_text(f'base = "{CHANNEL.as_posix()}"\nset = [\'transport.advection="upwind"\']\n'
-                    f"[run]\n{run}" + textwrap.dedent(body), encoding="utf-8")
+    path.write_text(
+        f'base = "{CHANNEL.as_posix()}"\nset = [\'transport.advection="upwind"\']\n'
+        f"[run]\n{run}" + textwrap.dedent(body),
+        encoding="utf-8",
+    )
     return str(path)
 
 
@@ -126,9 +129,12 @@ def test_dask_cluster_gives_the_serial_results(spec_path, serial):
     distributed = pytest.importorskip("distributed")  # the test extra installs dask[distributed]
     # one single-threaded worker in this process: the dask path (submit, keys, gather, order)
     # without starting processes; `--workers N` starts N processes (checked by hand, see docs)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         parallel = run_ensemble(spec_path, executor=client)
     # the same members, each solved by the same code: identical numbers in member order
     xr.testing.assert_identical(serial, parallel)
@@ -187,8 +193,10 @@ def test_a_member_failing_every_attempt_fails_the_run_naming_it(tmp_path):
         run_ensemble(spec, member_function=member, retries=1)
     draws = draw_members(load_ensemble(spec), members=2, seed=5)
     assert len(err.value.failures) == 2 and "2 task(s) failed" in str(err.value)
-    assert (f"member 1 (x={draws[1]['x']:.4g}) (2 attempt(s)): RuntimeError: injected failure, "
-            "attempt 2") in str(err.value)
+    assert (
+        f"member 1 (x={draws[1]['x']:.4g}) (2 attempt(s)): RuntimeError: injected failure, "
+        "attempt 2"
+    ) in str(err.value)
     assert sorted(int(p.read_text()) for p in markers.iterdir()) == [2, 2]
 
 
@@ -209,17 +217,24 @@ def test_cli_ensemble_writes_members_and_summary(spec_path, tmp_path, capsys):
         assert ds["probability_meets_target"].dims == ("zone",)
 
 
-@pytest.mark.parametrize("body, expected", [
-    (UNCERTAIN.replace('basis = "estimate: test"', "", 1), "basis must say where the range"),
-    (UNCERTAIN.replace('"lognormal"', '"lognormall"'), "distribution must be one of"),
-    (UNCERTAIN.replace("cv = 0.3", "cv = 0.3\nlow = 0.1"), "low does not apply to a lognormal"),
-    (UNCERTAIN.replace("low = 0.5\nhigh = 2.0", "low = 2.0\nhigh = 0.5", 1),
-     "high must exceed low"),
-    (UNCERTAIN.replace('"transport.diffusivity_m2_per_s"', '"transport.advection"'),
-     "key must name a numeric config value"),
-    (UNCERTAIN.replace('tracer = "DIN"', 'tracer = "DIM"'), "no tracer 'DIM'"),
-    (UNCERTAIN.replace('kind = "decay"', 'kind = "decays"'), "kind must be one of"),
-])
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        (UNCERTAIN.replace('basis = "estimate: test"', "", 1), "basis must say where the range"),
+        (UNCERTAIN.replace('"lognormal"', '"lognormall"'), "distribution must be one of"),
+        (UNCERTAIN.replace("cv = 0.3", "cv = 0.3\nlow = 0.1"), "low does not apply to a lognormal"),
+        (
+            UNCERTAIN.replace("low = 0.5\nhigh = 2.0", "low = 2.0\nhigh = 0.5", 1),
+            "high must exceed low",
+        ),
+        (
+            UNCERTAIN.replace('"transport.diffusivity_m2_per_s"', '"transport.advection"'),
+            "key must name a numeric config value",
+        ),
+        (UNCERTAIN.replace('tracer = "DIN"', 'tracer = "DIM"'), "no tracer 'DIM'"),
+        (UNCERTAIN.replace('kind = "decay"', 'kind = "decays"'), "kind must be one of"),
+    ],
+)
 def test_bad_ensemble_files_are_named(tmp_path, body, expected):
     spec = write_spec(tmp_path, body)
     with pytest.raises(EnsembleError) as err:
@@ -228,8 +243,7 @@ def test_bad_ensemble_files_are_named(tmp_path, body, expected):
 
 
 def test_unknown_source_in_a_load_group_is_reported_before_any_solve(tmp_path, capsys):
-    spec = write_spec(tmp_path, UNCERTAIN.replace('group = {kind = "river"}',
-                                                  'source = "rivr"'))
+    spec = write_spec(tmp_path, UNCERTAIN.replace('group = {kind = "river"}', 'source = "rivr"'))
     assert main(["ensemble", spec, "-o", str(tmp_path / "x.nc")]) == 2
     assert "no source 'rivr'; did you mean 'river'" in capsys.readouterr().err
 
@@ -245,8 +259,7 @@ def test_shipped_ensemble_file_is_valid_for_the_gulf():
 
 def test_parse_rejects_a_bad_run_table():
     with pytest.raises(EnsembleError, match="run.members must be an integer >= 1"):
-        parse_ensemble({"base": str(CHANNEL), "run": {"members": 0},
-                        "uncertain": [{"name": "a"}]})
+        parse_ensemble({"base": str(CHANNEL), "run": {"members": 0}, "uncertain": [{"name": "a"}]})
 
 
 def test_a_permanent_error_is_reported_without_retrying(tmp_path):

@@ -29,20 +29,28 @@ EXACT = 1e-12
 
 # A 3 x 3 cartesian case computed by hand. Cell areas 1..9 km² (row-major); the (2, 2) cell is land.
 AREA_KM2 = np.arange(1.0, 10.0).reshape(3, 3)
-DIN = np.array([[0.55, 0.25, 0.35],     # classes 5 2 3
-                [0.45, 0.10, 0.20],     #         4 1 1 (0.20 is exactly the Class I limit)
-                [0.30, 0.15, np.nan]])  #         2 1 land (0.30 is exactly the Class II limit)
-PO4 = np.array([[0.01, 0.01, 0.01],
-                [0.01, 0.01, 0.01],
-                [0.01, 0.04, np.nan]])  # (2, 1) is Class IV for PO4
+DIN = np.array(
+    [
+        [0.55, 0.25, 0.35],  # classes 5 2 3
+        [0.45, 0.10, 0.20],  #         4 1 1 (0.20 is exactly the Class I limit)
+        [0.30, 0.15, np.nan],
+    ]
+)  #         2 1 land (0.30 is exactly the Class II limit)
+PO4 = np.array(
+    [[0.01, 0.01, 0.01], [0.01, 0.01, 0.01], [0.01, 0.04, np.nan]]
+)  # (2, 1) is Class IV for PO4
 
 
 def small_dataset() -> xr.Dataset:
     wet = np.ones((3, 3), dtype=np.int8)
     wet[2, 2] = 0
     return xr.Dataset(
-        {"DIN": (("y", "x"), DIN), "PO4": (("y", "x"), PO4),
-         "cell_area": (("y", "x"), AREA_KM2 * 1e6), "wet": (("y", "x"), wet)},
+        {
+            "DIN": (("y", "x"), DIN),
+            "PO4": (("y", "x"), PO4),
+            "cell_area": (("y", "x"), AREA_KM2 * 1e6),
+            "wet": (("y", "x"), wet),
+        },
         coords={"y": [500.0, 1500.0, 2500.0], "x": [500.0, 1500.0, 2500.0]},
     )
 
@@ -51,8 +59,10 @@ def test_hand_computed_shares_mean_p95_and_max_on_a_3x3_grid():
     ds = small_dataset()
     top = np.zeros((3, 3), dtype=bool)
     top[0] = True
-    zones = [Zone("all", target_class=2, mask=np.ones((3, 3), dtype=bool)),
-             Zone("top", target_class=3, mask=top)]
+    zones = [
+        Zone("all", target_class=2, mask=np.ones((3, 3), dtype=bool)),
+        Zone("top", target_class=3, mask=top),
+    ]
     r = evaluate(ds, zones=zones, tracers=["DIN"])
     a = r.sel(zone="all", tracer="DIN")
     # wet area 36 km²: class I cells 5+6+8, II 2+7, III 3, IV 4, worse than IV 1
@@ -84,8 +94,9 @@ def test_pass_share_and_target_overrides():
     assert not bool(strict["passes"].sel(zone="all", tracer="DIN"))
     class5 = evaluate(ds, zones=zones, tracers=["DIN"], targets={"all": 4})
     # everything except the 1 km² worse-than-IV cell meets Class IV
-    np.testing.assert_allclose(class5["target_share"].sel(zone="all", tracer="DIN"), 35 / 36,
-                               rtol=EXACT)
+    np.testing.assert_allclose(
+        class5["target_share"].sel(zone="all", tracer="DIN"), 35 / 36, rtol=EXACT
+    )
     with pytest.raises(ZoneError, match="unknown zone"):
         evaluate(ds, zones=zones, targets={"nowhere": 2})
 
@@ -95,8 +106,9 @@ def test_overall_class_is_the_worst_factor_per_cell():
     r = evaluate(ds, zones={"all": np.ones((3, 3), dtype=bool)})
     assert list(r["tracer"].values) == ["DIN", "PO4"]
     # PO4 makes the 8 km² cell (DIN Class I) Class IV: I 5+6, II 2+7, III 3, IV 4+8, V 1
-    np.testing.assert_allclose(r["overall_class_share"].sel(zone="all"),
-                               np.array([11, 9, 3, 12, 1]) / 36, rtol=EXACT)
+    np.testing.assert_allclose(
+        r["overall_class_share"].sel(zone="all"), np.array([11, 9, 3, 12, 1]) / 36, rtol=EXACT
+    )
     np.testing.assert_allclose(r["overall_good_share"].sel(zone="all"), 20 / 36, rtol=EXACT)
     table = evaluation_table(r)
     assert "worst" in table and "FAIL" in table
@@ -112,8 +124,7 @@ def test_spherical_cell_areas_weight_the_shares():
     # two cells one degree wide: 0-30N (Class I DIN) and 30-60N (Class III DIN); their exact
     # areas R² Δλ (sin φn - sin φs) differ by 27 %, so area-weighting moves the Class I share
     # from the unweighted 0.5 to 0.5 / (0.5 + (sin 60° - 0.5)) = 0.577
-    grid = Grid.geographic_grid(np.array([100.0, 101.0]), np.array([0.0, 30.0, 60.0]),
-                                depth=10.0)
+    grid = Grid.geographic_grid(np.array([100.0, 101.0]), np.array([0.0, 30.0, 60.0]), depth=10.0)
     ds = grid_dataset(grid)
     ds["DIN"] = (("lat", "lon"), np.array([[0.1], [0.35]]))
     dlam = np.deg2rad(1.0)
@@ -126,8 +137,7 @@ def test_spherical_cell_areas_weight_the_shares():
     assert share_i == pytest.approx(a_south / (a_south + a_north), rel=EXACT)
     assert abs(share_i - 0.5) > 0.07  # the unweighted answer would be wrong by > 7 points
     mean = float(r["mean"].sel(zone="box", tracer="DIN"))
-    assert mean == pytest.approx((0.1 * a_south + 0.35 * a_north) / (a_south + a_north),
-                                 rel=EXACT)
+    assert mean == pytest.approx((0.1 * a_south + 0.35 * a_north) / (a_south + a_north), rel=EXACT)
     assert float(r["area"].sel(zone="south")) == pytest.approx(a_south, rel=EXACT)
     assert float(r["good_share"].sel(zone="south", tracer="DIN")) == 1.0
 
@@ -137,9 +147,11 @@ def test_fraction_of_time_above_target_weights_cells_by_area_and_records_equally
     # (1*1 + 3*2) / (4 records * 4 km²) = 7/16; the time means (0.1625, 0.225) both meet Class II
     din = np.array([[[0.10, 0.35]], [[0.35, 0.35]], [[0.10, 0.10]], [[0.10, 0.10]]])
     ds = xr.Dataset(
-        {"DIN": (("time", "y", "x"), din),
-         "cell_area": (("y", "x"), np.array([[1e6, 3e6]])),
-         "wet": (("y", "x"), np.ones((1, 2), dtype=np.int8))},
+        {
+            "DIN": (("time", "y", "x"), din),
+            "cell_area": (("y", "x"), np.array([[1e6, 3e6]])),
+            "wet": (("y", "x"), np.ones((1, 2), dtype=np.int8)),
+        },
         coords={"time": np.arange(4) * 86400.0, "y": [0.0], "x": [0.0, 1.0]},
     )
     r = evaluate(ds, zones={"z": np.ones((1, 2), dtype=bool)}).sel(zone="z", tracer="DIN")
@@ -173,16 +185,31 @@ def gshhg_dataset() -> xr.Dataset:
     d = np.deg2rad(1.0 / 60.0)
     phi = np.deg2rad(lat)
     area = EARTH_RADIUS**2 * d * (np.sin(phi + d / 2) - np.sin(phi - d / 2))
-    return xr.Dataset({"wet": m["sea_mask"].astype(np.int8),
-                       "cell_area": (("lat", "lon"), np.repeat(area[:, None], lon.size, 1))})
+    return xr.Dataset(
+        {
+            "wet": m["sea_mask"].astype(np.int8),
+            "cell_area": (("lat", "lon"), np.repeat(area[:, None], lon.size, 1)),
+        }
+    )
 
 
 def test_shipped_zones_load_with_sources_and_valid_targets():
     zones = load_zones()
     keys = [z.key for z in zones]
-    for key in ("guangxi_nearshore", "guangdong_nearshore", "hainan_nearshore", "maowei_sea",
-                "qinzhou_bay", "fangchenggang_bay", "lianzhou_bay", "tieshan_bay",
-                "zhanjiang_bay", "qiongzhou_strait", "vietnam_nearshore", "open_gulf"):
+    for key in (
+        "guangxi_nearshore",
+        "guangdong_nearshore",
+        "hainan_nearshore",
+        "maowei_sea",
+        "qinzhou_bay",
+        "fangchenggang_bay",
+        "lianzhou_bay",
+        "tieshan_bay",
+        "zhanjiang_bay",
+        "qiongzhou_strait",
+        "vietnam_nearshore",
+        "open_gulf",
+    ):
         assert key in keys
     for z in zones:
         assert z.target_class in (1, 2, 3, 4) and z.source and z.name_zh
@@ -222,20 +249,28 @@ def test_bay_outlines_reproduce_published_water_areas():
 def test_open_gulf_excludes_the_nearshore_bands():
     ds = gshhg_dataset()
     masks = zone_masks(ds, load_zones())
-    for key in ("guangxi_nearshore", "guangdong_nearshore", "hainan_nearshore",
-                "vietnam_nearshore"):
+    for key in (
+        "guangxi_nearshore",
+        "guangdong_nearshore",
+        "hainan_nearshore",
+        "vietnam_nearshore",
+    ):
         assert not np.any(masks["open_gulf"] & masks[key]), key
     for bay in ("maowei_sea", "qinzhou_bay", "fangchenggang_bay", "lianzhou_bay", "tieshan_bay"):
         assert np.all(masks["guangxi_nearshore"][masks[bay]]), bay  # bays lie inside Guangxi
 
 
 BAD_ZONES = {
-    "two vertices": ('polygon = [[108.0, 21.0], [108.5, 21.0]]', "at least 3"),
+    "two vertices": ("polygon = [[108.0, 21.0], [108.5, 21.0]]", "at least 3"),
     "text vertex": ('polygon = [[108.0, 21.0], [108.5, "x"], [108.5, 21.5]]', "finite numbers"),
-    "class five": ('polygon = [[108.0, 21.0], [108.5, 21.0], [108.5, 21.5]]\ntarget_class = 5',
-                   "unknown target_class"),
-    "typo key": ('polygon = [[108.0, 21.0], [108.5, 21.0], [108.5, 21.5]]\ntarget_clas = 2',
-                 "did you mean 'target_class'"),
+    "class five": (
+        "polygon = [[108.0, 21.0], [108.5, 21.0], [108.5, 21.5]]\ntarget_class = 5",
+        "unknown target_class",
+    ),
+    "typo key": (
+        "polygon = [[108.0, 21.0], [108.5, 21.0], [108.5, 21.5]]\ntarget_clas = 2",
+        "did you mean 'target_class'",
+    ),
 }
 
 
@@ -244,8 +279,9 @@ def test_bad_zone_files_name_the_file_zone_and_problem(tmp_path, case):
     body, message = BAD_ZONES[case]
     target = "" if "target_cla" in body else "target_class = 2\n"
     path = tmp_path / "zones.toml"
-    path.write_text(f'[[zone]]\nkey = "bad"\nname = "Bad"\nsource = "test"\n{target}{body}\n',
-                    encoding="utf-8")
+    path.write_text(
+        f'[[zone]]\nkey = "bad"\nname = "Bad"\nsource = "test"\n{target}{body}\n', encoding="utf-8"
+    )
     with pytest.raises(ZoneError, match=message) as err:
         load_zones(path)
     assert str(path) in str(err.value) and "'bad'" in str(err.value)
@@ -275,8 +311,10 @@ def test_zone_means_of_a_diagnostic_are_area_weighted_and_skip_nan():
     ds["age_mean_days"] = (("y", "x"), age)
     top = np.zeros((3, 3), dtype=bool)
     top[0] = True
-    zones = [Zone("top", target_class=2, mask=top),
-             Zone("all", target_class=2, mask=np.ones((3, 3), dtype=bool))]
+    zones = [
+        Zone("top", target_class=2, mask=top),
+        Zone("all", target_class=2, mask=np.ones((3, 3), dtype=bool)),
+    ]
     means = zone_means(ds, ["age_mean_days"], zones=zones)
     np.testing.assert_allclose(float(means.sel(zone="top")[0]), 50 / 3, rtol=EXACT)
     # all: top (10*1 + 20*2) + 30 * (4+5+6+7+8) = 50 + 900 over 1+2+4+5+6+7+8 = 33 km²

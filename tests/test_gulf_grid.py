@@ -169,8 +169,11 @@ def test_total_cell_area_equals_spherical_zone(grid):
     """Σ cell area = R² Δλ (sin φn − sin φs) for the whole lon/lat box, to 1e-12 relative
     (summation round-off of 47,000 terms is ~1e-14)."""
     lam = np.deg2rad(grid.x_edge[-1] - grid.x_edge[0])
-    exact = EARTH_RADIUS**2 * lam * (np.sin(np.deg2rad(grid.y_edge[-1]))
-                                     - np.sin(np.deg2rad(grid.y_edge[0])))
+    exact = (
+        EARTH_RADIUS**2
+        * lam
+        * (np.sin(np.deg2rad(grid.y_edge[-1])) - np.sin(np.deg2rad(grid.y_edge[0])))
+    )
     assert abs(grid.area.sum() / exact - 1.0) < 1e-12
 
 
@@ -228,8 +231,10 @@ def test_forcing_files_carry_licence_and_provenance():
 
 def test_shipped_values_equal_shared_source_data():
     """The shipped files hold the shared ETOPO5/GSHHG values unchanged."""
-    pairs = {gulf.BATHYMETRY_FILE: ("bathymetry_beibu.nc", "elevation"),
-             gulf.LANDMASK_FILE: ("landmask_beibu.nc", "sea_fraction")}
+    pairs = {
+        gulf.BATHYMETRY_FILE: ("bathymetry_beibu.nc", "elevation"),
+        gulf.LANDMASK_FILE: ("landmask_beibu.nc", "sea_fraction"),
+    }
     for name, (src, var) in pairs.items():
         with xr.open_dataset(forcing_dir() / name) as a, xr.open_dataset(SHARED_DATA / src) as b:
             np.testing.assert_array_equal(a[var].values, b[var].values)
@@ -270,8 +275,15 @@ def test_builds_from_forcing_folder_alone(tmp_path):
         print(json.dumps({"n_wet": g.n_wet, "opened": opened}))
     """)
     env = {**os.environ, "BBW_BAY_FORCING": str(forcing)}
-    out = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path, check=True,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["n_wet"] == gulf.beibu_grid().n_wet
     nc_opened = [p for p in result["opened"] if p.endswith(".nc")]

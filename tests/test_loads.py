@@ -33,9 +33,19 @@ def test_shipped_sources_cover_every_province_rivers_and_outfalls(rows):
     assert {r["province"] for r in rows} == set(loads.PROVINCES)
     assert {r["kind"] for r in rows} == set(loads.KINDS)
     names = {r["name"] for r in rows}
-    for required in ("Nanliu", "Qin", "Maoling", "Dafeng", "Fangcheng", "Beilun", "Jiuzhou",
-                     "Nandu", "Changhua", "Red River - Ba Lat mouth",
-                     "Qinzhou Sandun deep outfall"):
+    for required in (
+        "Nanliu",
+        "Qin",
+        "Maoling",
+        "Dafeng",
+        "Fangcheng",
+        "Beilun",
+        "Jiuzhou",
+        "Nandu",
+        "Changhua",
+        "Red River - Ba Lat mouth",
+        "Qinzhou Sandun deep outfall",
+    ):
         assert required in names
     for src in sources:
         assert set(src.loads) == set(loads.TRACERS)
@@ -107,8 +117,14 @@ def test_red_river_mouths_share_the_whole_system_discharge(rows):
 def test_guangxi_can_be_selected_as_a_group_of_rivers():
     sources = loads.read_sources()
     gx_rivers = [s for s in sources if s.groups[:2] == ("Guangxi", "river")]
-    assert {s.name for s in gx_rivers} == {"Nanliu", "Qin", "Maoling", "Dafeng", "Fangcheng",
-                                           "Beilun"}
+    assert {s.name for s in gx_rivers} == {
+        "Nanliu",
+        "Qin",
+        "Maoling",
+        "Dafeng",
+        "Fangcheng",
+        "Beilun",
+    }
     assert all(s.groups[2] == s.name for s in sources)
 
 
@@ -183,9 +199,11 @@ def test_unknown_season_is_rejected():
 
 def test_background_without_citation_is_rejected(tmp_path):
     path = tmp_path / "boundary.toml"
-    body = "".join(f"[tracer.{t}]\nwinter = 0.1\nsummer = 0.1\nannual = 0.1\n"
-                   f"[tracer.{t}.citations]\nwinter = \"x\"\nsummer = \"x\"\n"
-                   for t in loads.TRACERS)
+    body = "".join(
+        f"[tracer.{t}]\nwinter = 0.1\nsummer = 0.1\nannual = 0.1\n"
+        f'[tracer.{t}.citations]\nwinter = "x"\nsummer = "x"\n'
+        for t in loads.TRACERS
+    )
     path.write_text(body)
     with pytest.raises(loads.LoadsError, match=r"'annual' has no citation"):
         loads.read_background(path)
@@ -196,13 +214,27 @@ def test_background_without_citation_is_rejected(tmp_path):
 
 def _valid_row() -> dict:
     return {
-        "name": "Test", "name_zh": "测试河", "kind": "river", "province": "Guangxi",
-        "lon": 108.6, "lat": 21.6, "discharge_m3_per_s": 10.0,
+        "name": "Test",
+        "name_zh": "测试河",
+        "kind": "river",
+        "province": "Guangxi",
+        "lon": 108.6,
+        "lat": 21.6,
+        "discharge_m3_per_s": 10.0,
         "monthly_discharge_fraction": [1 / 12] * 12,
         "loads_t_per_yr": {"DIN": 100.0, "PO4": 5.0, "COD": 50.0, "oil": 1.0},
-        "citations": {k: "estimate: test value" for k in
-                      ("position", "discharge", "monthly_discharge_fraction",
-                       "DIN", "PO4", "COD", "oil")},
+        "citations": {
+            k: "estimate: test value"
+            for k in (
+                "position",
+                "discharge",
+                "monthly_discharge_fraction",
+                "DIN",
+                "PO4",
+                "COD",
+                "oil",
+            )
+        },
     }
 
 

@@ -20,12 +20,19 @@ def test_notebook_is_stored_without_outputs():
 def test_worked_example_notebook_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    client = NotebookClient(nb, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(REPO / "notebooks")}})
+    client = NotebookClient(
+        nb,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(REPO / "notebooks")}},
+    )
     client.execute()
     text = "\n".join(
-        out.get("text", "") for cell in nb.cells if cell.cell_type == "code"
-        for out in cell.outputs if out.get("output_type") == "stream"
+        out.get("text", "")
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.outputs
+        if out.get("output_type") == "stream"
     )
     # the notebook got to its end and the LP answer passed its forward-run check
     assert "forward run with the allowable loads meets every kept limit: True" in text

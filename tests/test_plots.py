@@ -33,6 +33,7 @@ DAY = 86400.0
 @pytest.fixture(autouse=True)
 def _no_show_and_close(monkeypatch):
     """Fail any call of plt.show() (library code must never show) and close figures after."""
+
     def forbidden(*args, **kwargs):
         raise AssertionError("plots called plt.show()")
 
@@ -46,8 +47,9 @@ def _cartesian_grid(open_boundaries=()):
     """20 × 30 cells of 1 km, 10 m deep, with a 5 × 6-cell island (land) near the middle."""
     wet = np.ones((20, 30), dtype=bool)
     wet[8:13, 12:18] = False
-    return bb.Grid.cartesian(30, 20, dx=1000.0, dy=1000.0, depth=10.0, wet=wet,
-                             open_boundaries=open_boundaries)
+    return bb.Grid.cartesian(
+        30, 20, dx=1000.0, dy=1000.0, depth=10.0, wet=wet, open_boundaries=open_boundaries
+    )
 
 
 def _geographic_grid(open_boundaries=()):
@@ -57,8 +59,9 @@ def _geographic_grid(open_boundaries=()):
     lat_c = 0.5 * (lat_edge[:-1] + lat_edge[1:])
     wet = np.repeat((lat_c < 21.2)[:, None], 15, axis=1)
     depth = np.where(wet, np.linspace(40.0, 5.0, 15)[:, None], 0.0)
-    return bb.Grid.geographic_grid(lon_edge, lat_edge, depth=depth, wet=wet,
-                                   open_boundaries=open_boundaries)
+    return bb.Grid.geographic_grid(
+        lon_edge, lat_edge, depth=depth, wet=wet, open_boundaries=open_boundaries
+    )
 
 
 def _dataset(grid, *, nt=6):
@@ -85,8 +88,9 @@ def test_concentration_map_colour_bar_in_mg_per_l_and_land_masked(ds):
     wet = ds["wet"].values.astype(bool)
     assert np.all(np.ma.getmaskarray(data).reshape(wet.shape) == ~wet)  # NaN land not coloured
     # the last record is drawn: its wet values match the dataset exactly
-    np.testing.assert_array_equal(np.ma.getdata(data).reshape(wet.shape)[wet],
-                                  ds["DIN"].isel(time=-1).values[wet])
+    np.testing.assert_array_equal(
+        np.ma.getdata(data).reshape(wet.shape)[wet], ds["DIN"].isel(time=-1).values[wet]
+    )
 
 
 def test_concentration_map_default_scale_is_robust_and_not_saturated(ds):
@@ -97,8 +101,11 @@ def test_concentration_map_default_scale_is_robust_and_not_saturated(ds):
     # vmax is the 99.5th percentile rounded up to a nice number, so at most 0.5 % of the wet
     # cells (by count) lie above it, and the rounding adds at most 25 % (steps 1→1.2→1.5→2→2.5)
     assert np.mean(values > vmax) <= 0.005
-    assert np.percentile(values, plots.ROBUST_PERCENTILE) <= vmax \
+    assert (
+        np.percentile(values, plots.ROBUST_PERCENTILE)
+        <= vmax
         <= 1.25 * np.percentile(values, plots.ROBUST_PERCENTILE)
+    )
 
 
 def test_concentration_map_log_scale_and_explicit_vmax(ds):
@@ -149,7 +156,12 @@ def test_class_map_legend_has_five_fixed_colours_even_when_classes_are_absent(ds
     assert [to_hex(p.get_facecolor()) for p in patches] == expected
     texts = [t.get_text() for t in legend.get_texts()]
     assert [t.split("  ")[0].split(" 第")[0].split(" 劣")[0] for t in texts[:5]] == [
-        "Class I", "Class II", "Class III", "Class IV", "Worse than IV"]
+        "Class I",
+        "Class II",
+        "Class III",
+        "Class IV",
+        "Worse than IV",
+    ]
     assert texts[0].endswith("100 %") and texts[1].endswith(" 0 %")
 
 
@@ -215,8 +227,9 @@ def test_flow_map_streamlines_with_depth_colour_bar():
     ax = plots.flow_map(bb.Flow.steady(grid, u=0.1), kind="streamlines")
     labels = [c.colorbar.ax.get_ylabel() for c in ax.collections if c.colorbar is not None]
     assert "Depth [m]" in labels
-    assert any(type(c).__name__ == "LineCollection" and len(c.get_segments()) > 10
-               for c in ax.collections)
+    assert any(
+        type(c).__name__ == "LineCollection" and len(c.get_segments()) > 10 for c in ax.collections
+    )
 
 
 def test_flow_map_from_dataset_and_bad_kind():
@@ -238,8 +251,10 @@ def test_timeseries_draws_the_nearest_wet_cell_in_days(ds):
     ydim, xdim = ("lat", "lon") if geographic else ("y", "x")
     x, y = ds[xdim].values, ds[ydim].values
     # station A at a cell centre; station B inside the land block/strip snaps to a wet cell
-    stations = {"A": (float(x[3]), float(y[2])),
-                "B": (float(x[14]), float(y[10])) if not geographic else (108.95, 21.45)}
+    stations = {
+        "A": (float(x[3]), float(y[2])),
+        "B": (float(x[14]), float(y[10])) if not geographic else (108.95, 21.45),
+    }
     ax = plots.timeseries(ds, "DIN", stations)
     lines = [ln for ln in ax.get_lines() if ln.get_label().startswith(("A", "B"))]
     assert len(lines) == 2
@@ -283,8 +298,11 @@ def test_scenario_bars_from_dict_and_dataarray_agree():
     np.testing.assert_allclose(_bar_heights(ax), [50.0, 80.0, 70.0, 90.0])
     assert "%" in ax.get_ylabel()
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["baseline", "cut 30 %"]
-    da = xr.DataArray([[0.5, 0.8], [0.7, 0.9]], dims=("scenario", "zone"),
-                      coords={"scenario": ["baseline", "cut 30 %"], "zone": ["bay", "coast"]})
+    da = xr.DataArray(
+        [[0.5, 0.8], [0.7, 0.9]],
+        dims=("scenario", "zone"),
+        coords={"scenario": ["baseline", "cut 30 %"], "zone": ["bay", "coast"]},
+    )
     ax2 = plots.scenario_bars(da, metric="good_share")
     np.testing.assert_allclose(_bar_heights(ax2), _bar_heights(ax))
 
@@ -296,8 +314,10 @@ def test_scenario_bars_rejects_extra_dimensions():
 
 
 def test_apportionment_bars_normalise_each_zone_to_100_percent():
-    contributions = {"bay": {"river A": 0.3, "outfall": 0.1, "river B": 0.0},
-                     "coast": {"river A": 0.05, "outfall": 0.05, "river B": 0.1}}
+    contributions = {
+        "bay": {"river A": 0.3, "outfall": 0.1, "river B": 0.0},
+        "coast": {"river A": 0.05, "outfall": 0.05, "river B": 0.1},
+    }
     ax = plots.apportionment_bars(contributions)
     widths = {}
     for p in ax.patches:
@@ -329,7 +349,7 @@ def test_save_figure_is_atomic_png_at_150_dpi(tmp_path):
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     k = data.index(b"pHYs")  # pixels per metre: 150 dpi = 5905.5 /m, stored rounded
-    assert int.from_bytes(data[k + 4:k + 8], "big") == round(150 / 0.0254)
+    assert int.from_bytes(data[k + 4 : k + 8], "big") == round(150 / 0.0254)
     assert [p.name for p in tmp_path.iterdir()] == ["fig.png"]  # no temporary file left
     umask = os.umask(0o022)
     os.umask(umask)
@@ -351,8 +371,10 @@ def test_plot_file_writes_each_kind(tmp_path):
 
 
 def test_plot_file_scenarios_from_a_scenario_table(tmp_path):
-    table = xr.Dataset({"overall_good_share": (("scenario", "zone"), [[0.4, 0.9], [0.6, 1.0]])},
-                       coords={"scenario": ["base", "cut"], "zone": ["a", "b"]})
+    table = xr.Dataset(
+        {"overall_good_share": (("scenario", "zone"), [[0.4, 0.9], [0.6, 1.0]])},
+        coords={"scenario": ["base", "cut"], "zone": ["a", "b"]},
+    )
     path = tmp_path / "scen.nc"
     table.to_netcdf(path)
     out = plots.plot_file(path, "scenarios", output=tmp_path / "s.png")
@@ -363,8 +385,9 @@ def test_plot_file_errors_name_the_valid_choices(tmp_path):
     ds = _dataset(_cartesian_grid())
     path = tmp_path / "run.nc"
     ds.to_netcdf(path)
-    with pytest.raises(ValueError, match="valid kinds: concentration, class, flow, timeseries, "
-                                         "scenarios"):
+    with pytest.raises(
+        ValueError, match="valid kinds: concentration, class, flow, timeseries, scenarios"
+    ):
         plots.plot_file(path, "contour")
     with pytest.raises(ValueError, match="tracers present: DIN, PO4"):
         plots.plot_file(path, "concentration", tracer="NH4")
@@ -390,7 +413,17 @@ def test_plot_time_option_is_checked(tmp_path, capsys):
     # --time takes 'mean' or a record index; anything else is a bad input (exit 2)
     from bbw_bay.cli import main
 
-    code = main(["plot", str(tmp_path / "missing.nc"), "--kind", "flow", "--time", "mean",
-                 "-o", str(tmp_path / "f.png")])
+    code = main(
+        [
+            "plot",
+            str(tmp_path / "missing.nc"),
+            "--kind",
+            "flow",
+            "--time",
+            "mean",
+            "-o",
+            str(tmp_path / "f.png"),
+        ]
+    )
     assert code == 2
     assert "--time applies to --kind concentration or class" in capsys.readouterr().err

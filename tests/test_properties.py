@@ -34,8 +34,22 @@ EDGES = ("west", "east", "south", "north")
 SCHEMES = ("mc", "upwind", "minmod", "vanleer", "superbee")
 TRACER_NAMES = ("DIN", "PO4", "COD", "dye")
 JUNK = st.sampled_from(
-    ["", "abc", "12 m", True, [1, 2], {"a": 1}, -1, -1.5, 0, 1e300, 10**12,
-     math.nan, math.inf, -math.inf]
+    [
+        "",
+        "abc",
+        "12 m",
+        True,
+        [1, 2],
+        {"a": 1},
+        -1,
+        -1.5,
+        0,
+        1e300,
+        10**12,
+        math.nan,
+        math.inf,
+        -math.inf,
+    ]
 )
 PROPERTY_SETTINGS = settings(
     derandomize=True,
@@ -108,8 +122,9 @@ def channel_configs(draw, *, valid_only: bool = False) -> dict:
             "decay_per_day": draw(floats(0.01 if valid_only else 0.0, 1.0)),
             "background_mg_per_l": draw(floats(0.0, 2.0)),
         }
-        for name in draw(st.lists(st.sampled_from(TRACER_NAMES), min_size=1, max_size=3,
-                                  unique=True))
+        for name in draw(
+            st.lists(st.sampled_from(TRACER_NAMES), min_size=1, max_size=3, unique=True)
+        )
     }
     speed = st.one_of(st.just(0.0), floats(-1.0, 1.0))
     flow = {"kind": draw(st.sampled_from(("uniform", "rivers")))}
@@ -125,8 +140,7 @@ def channel_configs(draw, *, valid_only: bool = False) -> dict:
     if not valid_only:
         transport["dt_s"] = draw(st.one_of(st.just(0.0), floats(1.0, 1e5)))
     duration = draw(floats(0.001, 0.05))
-    run = {"duration_days": duration,
-           "output_interval_days": duration / draw(st.integers(1, 3))}
+    run = {"duration_days": duration, "output_interval_days": duration / draw(st.integers(1, 3))}
     margin = 0.0 if valid_only else 0.2
     sources = []
     for k in range(draw(st.integers(int(valid_only), 3))):
@@ -135,20 +149,34 @@ def channel_configs(draw, *, valid_only: bool = False) -> dict:
             "name": f"s{k}",
             "x_m": draw(floats(-margin, 1.0 + margin)) * width,
             "y_m": draw(floats(-margin, 1.0 + margin)) * height,
-            "loads_g_per_s": {t: draw(load_range) for t in draw(
-                st.lists(st.sampled_from(list(tracers)), max_size=len(tracers), unique=True))},
+            "loads_g_per_s": {
+                t: draw(load_range)
+                for t in draw(
+                    st.lists(st.sampled_from(list(tracers)), max_size=len(tracers), unique=True)
+                )
+            },
         }
         if flow["kind"] == "rivers":
             source["discharge_m3_per_s"] = draw(floats(0.0, 20.0))
         sources.append(source)
-    raw = {"grid": grid, "flow": flow, "transport": transport, "run": run,
-           "tracers": tracers, "source": sources}
+    raw = {
+        "grid": grid,
+        "flow": flow,
+        "transport": transport,
+        "run": run,
+        "tracers": tracers,
+        "source": sources,
+    }
     if not valid_only:
         raw["sources"] = {"snap_to_sea": draw(st.booleans())}
         for _ in range(draw(st.integers(0, 2)) if draw(st.booleans()) else 0):
             section = draw(st.sampled_from(("grid", "flow", "transport", "run", "sources")))
-            key = draw(st.one_of(st.sampled_from(sorted(raw[section]) or ["nx"]),
-                                 st.text("abcdefgh_", min_size=1, max_size=8)))
+            key = draw(
+                st.one_of(
+                    st.sampled_from(sorted(raw[section]) or ["nx"]),
+                    st.text("abcdefgh_", min_size=1, max_size=8),
+                )
+            )
             raw[section][key] = draw(JUNK)
     return raw
 
@@ -156,7 +184,7 @@ def channel_configs(draw, *, valid_only: bool = False) -> dict:
 def corrupt(text: str, position: float, insert: str) -> str:
     """``text`` with one character at a relative ``position`` replaced by ``insert``."""
     k = int(position * (len(text) - 1))
-    return text[:k] + insert + text[k + 1:]
+    return text[:k] + insert + text[k + 1 :]
 
 
 def run_config(text: str, capsys) -> tuple[int, str, xr.Dataset | None]:
@@ -189,8 +217,7 @@ def assert_ran_correctly(ds: xr.Dataset) -> None:
         # -1e-12 × the largest value for round-off, and so does this check
         assert values.min() >= -1e-12 * max(1.0, float(np.abs(values).max())), name
     for name, b in json.loads(ds.attrs["mass_budget"]).items():
-        terms = [b["initial_g"], b["final_g"], b["loads_in_g"], b["boundary_in_g"],
-                 b["decayed_g"]]
+        terms = [b["initial_g"], b["final_g"], b["loads_in_g"], b["boundary_in_g"], b["decayed_g"]]
         scale = max(abs(t) for t in terms)
         # a conservative flux-form scheme closes its budget to round-off: ~eps per step and
         # term over at most a few thousand steps is < 1e-12; 1e-10 leaves margin

@@ -42,39 +42,71 @@ ROUND_OFF = 1e-10
 NX, NY, DX = 24, 10, 1000.0
 
 
-def bay_model(*, advection: str = "upwind", background: float = 0.05, area_load: float = 0.0,
-              groups: bool = True, background_mode: str = "boundary") -> Model:
+def bay_model(
+    *,
+    advection: str = "upwind",
+    background: float = 0.05,
+    area_load: float = 0.0,
+    groups: bool = True,
+    background_mode: str = "boundary",
+) -> Model:
     """A 24 km × 10 km bay open to the east: a river in the west, two outfalls, two tracers with
     different decay rates (two factorisations), the river's potential outflow to the sea."""
     wet = np.ones((NY, NX), dtype=bool)
     wet[:3, :6] = False  # a headland
     grid = Grid.cartesian(NX, NY, dx=DX, dy=DX, depth=5.0, wet=wet, open_boundaries=("east",))
-    river = PointSource("river", x=500.0, y=6500.0, discharge=200.0,
-                        loads={"DIN": 100.0, "COD": 300.0},
-                        groups=("Guangxi", "river", "river") if groups else ())
-    outfall_a = PointSource("outfall_a", x=9500.0, y=2500.0, loads={"DIN": 20.0, "COD": 50.0},
-                            groups=("Guangxi", "outfall", "outfall_a") if groups else ())
-    outfall_b = PointSource("outfall_b", x=15500.0, y=8500.0, loads={"DIN": 5.0},
-                            groups=("Hainan", "outfall", "outfall_b") if groups else ())
+    river = PointSource(
+        "river",
+        x=500.0,
+        y=6500.0,
+        discharge=200.0,
+        loads={"DIN": 100.0, "COD": 300.0},
+        groups=("Guangxi", "river", "river") if groups else (),
+    )
+    outfall_a = PointSource(
+        "outfall_a",
+        x=9500.0,
+        y=2500.0,
+        loads={"DIN": 20.0, "COD": 50.0},
+        groups=("Guangxi", "outfall", "outfall_a") if groups else (),
+    )
+    outfall_b = PointSource(
+        "outfall_b",
+        x=15500.0,
+        y=8500.0,
+        loads={"DIN": 5.0},
+        groups=("Hainan", "outfall", "outfall_b") if groups else (),
+    )
     discharge = np.zeros(grid.shape)
     discharge[river.locate(grid)] = river.discharge
     flow = Flow.from_rivers(grid, discharge)
-    tracers = {"DIN": Tracer(decay_per_day=0.02, background=background),
-               "COD": Tracer(decay_per_day=0.1, background=2 * background)}
+    tracers = {
+        "DIN": Tracer(decay_per_day=0.02, background=background),
+        "COD": Tracer(decay_per_day=0.1, background=2 * background),
+    }
     area = None
     if area_load:
         field = np.zeros(grid.shape)
         field[6:, 10:14] = area_load
         area = {"DIN": field}
-    return Model(grid, flow, tracers=tracers, sources=[river, outfall_a, outfall_b],
-                 diffusivity=10.0, advection=advection, area_loads=area,
-                 background_mode=background_mode)
+    return Model(
+        grid,
+        flow,
+        tracers=tracers,
+        sources=[river, outfall_a, outfall_b],
+        diffusivity=10.0,
+        advection=advection,
+        area_loads=area,
+        background_mode=background_mode,
+    )
 
 
 def bay_points() -> list[ControlPoint]:
-    return [ControlPoint("near_river", 2500.0, 6500.0, target_class=2),
-            ControlPoint("mid_bay", 12500.0, 5500.0, target_class=2),
-            ControlPoint("east", 22500.0, 4500.0, target_class=1)]
+    return [
+        ControlPoint("near_river", 2500.0, 6500.0, target_class=2),
+        ControlPoint("mid_bay", 12500.0, 5500.0, target_class=2),
+        ControlPoint("east", 22500.0, 4500.0, target_class=1),
+    ]
 
 
 def bay_receptors(model: Model):
@@ -93,8 +125,9 @@ def test_adjoint_coefficients_equal_forward_coefficients_to_round_off():
     assert factors.count == 2  # one factorisation per distinct decay rate, shared by both
     scale = np.abs(forward.coefficients).max()
     assert scale > 0
-    np.testing.assert_allclose(adjoint.coefficients, forward.coefficients, rtol=0,
-                               atol=ROUND_OFF * scale)
+    np.testing.assert_allclose(
+        adjoint.coefficients, forward.coefficients, rtol=0, atol=ROUND_OFF * scale
+    )
 
 
 def test_unit_response_field_holds_load_over_decay_in_a_closed_basin():
@@ -102,8 +135,14 @@ def test_unit_response_field_holds_load_over_decay_in_a_closed_basin():
     # mass balances the load, k Σ V c = L, so Σ V α = (1 t/yr in g/s) / k exactly (to round-off).
     grid = Grid.cartesian(8, 6, dx=500.0, dy=500.0, depth=4.0)
     src = PointSource("s", x=1250.0, y=1750.0, loads={"DIN": 1.0})
-    model = Model(grid, Flow.steady(grid), tracers={"DIN": Tracer(decay_per_day=0.05)},
-                  sources=[src], diffusivity=5.0, advection="upwind")
+    model = Model(
+        grid,
+        Flow.steady(grid),
+        tracers={"DIN": Tracer(decay_per_day=0.05)},
+        sources=[src],
+        diffusivity=5.0,
+        advection="upwind",
+    )
     field = response_fields(model)[0, 0]
     mass = float(field @ grid.volume[grid.wet])  # mg/L × m³ = g
     assert mass == pytest.approx(TONNE_PER_YEAR / (0.05 / DAY), rel=ROUND_OFF)
@@ -128,8 +167,7 @@ def test_contributions_plus_background_equal_a_full_upwind_solve_with_area_loads
     ds = apportionment_dataset(matrix)
     # shares of the excess add up to 100 % wherever the excess comes from the sources alone
     no_diffuse = ds["diffuse"].values == 0
-    np.testing.assert_allclose(ds["share"].sum("source").values[no_diffuse], 100.0,
-                               rtol=ROUND_OFF)
+    np.testing.assert_allclose(ds["share"].sum("source").values[no_diffuse], 100.0, rtol=ROUND_OFF)
     np.testing.assert_allclose(ds["total"], matrix.concentration(), rtol=ROUND_OFF)
 
 
@@ -164,8 +202,9 @@ def test_contribution_maps_are_today_load_times_the_unit_response():
     maps = contribution_maps(model, sources="outfall_a")
     field = response_fields(model, tracers="DIN")[0, 1]
     expected = model.upwind_operator().to_field(field * 20.0 / TONNE_PER_YEAR)
-    np.testing.assert_allclose(maps["DIN"].sel(source="outfall_a").values, expected,
-                               rtol=ROUND_OFF, equal_nan=True)
+    np.testing.assert_allclose(
+        maps["DIN"].sel(source="outfall_a").values, expected, rtol=ROUND_OFF, equal_nan=True
+    )
 
 
 def test_groups_selectors_and_tables():
@@ -182,14 +221,17 @@ def test_groups_selectors_and_tables():
         select_sources(model, "river,kind=river")
     receptors = bay_receptors(model)
     assert [r.key for r in select_receptors(receptors, "kind=zone")] == ["zone:central"]
-    assert [r.key for r in select_receptors(receptors, "zone:central,east")] == ["zone:central",
-                                                                                  "east"]
+    assert [r.key for r in select_receptors(receptors, "zone:central,east")] == [
+        "zone:central",
+        "east",
+    ]
     with pytest.raises(ResponseError, match="did you mean zone:central"):
         select_receptors(receptors, "central")
     ds = apportionment_dataset(response_coefficients(model, receptors=receptors))
     by_province = group_contributions(ds, by="province")
-    np.testing.assert_allclose(by_province.sum("source_province"),
-                               ds["contribution"].sum("source"), rtol=ROUND_OFF)
+    np.testing.assert_allclose(
+        by_province.sum("source_province"), ds["contribution"].sum("source"), rtol=ROUND_OFF
+    )
     text = apportionment_table(ds, by="kind")
     assert "zone:central" in text and "river" in text
 
@@ -216,8 +258,9 @@ def test_response_needs_a_steady_flow():
     model = bay_model()
     u, v = model.flow.at(0.0)
     flow = Flow.series(model.grid, [0.0, DAY], [u, u], [v, v])
-    unsteady = Model(model.grid, flow, tracers=model.tracers, sources=model.sources,
-                     diffusivity=10.0)
+    unsteady = Model(
+        model.grid, flow, tracers=model.tracers, sources=model.sources, diffusivity=10.0
+    )
     with pytest.raises(ResponseError, match="steady flow"):
         response_coefficients(unsteady, receptors=bay_receptors(model))
 
@@ -228,15 +271,19 @@ def test_shipped_control_points_lie_in_their_zones_and_cite_every_number():
     assert len(points) >= 10
     for p in points:
         assert p.zone in zones, p.key
-        inside = any(points_in_polygon(np.array([p.x]), np.array([p.y]), part)[0]
-                     for part in zones[p.zone].parts)
+        inside = any(
+            points_in_polygon(np.array([p.x]), np.array([p.y]), part)[0]
+            for part in zones[p.zone].parts
+        )
         assert inside, f"{p.key} ({p.x}, {p.y}) is not inside zone {p.zone}"
         assert set(p.citations) == {"position", "target_class"}
 
 
 def test_control_point_file_errors_name_the_point_and_key(tmp_path):
-    good = ('[[point]]\nkey = "a"\nname = "A"\nlon = 108.5\nlat = 21.5\ntarget_class = 2\n'
-            'zone = "z"\nprovince = "Guangxi"\n[point.citations]\nposition = "estimate: map"\n')
+    good = (
+        '[[point]]\nkey = "a"\nname = "A"\nlon = 108.5\nlat = 21.5\ntarget_class = 2\n'
+        'zone = "z"\nprovince = "Guangxi"\n[point.citations]\nposition = "estimate: map"\n'
+    )
     path = tmp_path / "p.toml"
     path.write_text(good)
     with pytest.raises(ResponseError, match=r"point\[0\] 'a': citations.target_class"):
@@ -244,8 +291,9 @@ def test_control_point_file_errors_name_the_point_and_key(tmp_path):
     path.write_text(good + 'target_class = "estimate"\n')
     with pytest.raises(ResponseError, match="without the method"):
         load_control_points(path)
-    path.write_text(good.replace("target_class = 2", "target_class = 5")
-                    + 'target_class = "GB 3097"\n')
+    path.write_text(
+        good.replace("target_class = 2", "target_class = 5") + 'target_class = "GB 3097"\n'
+    )
     with pytest.raises(ResponseError, match="target_class must be 1, 2, 3 or 4"):
         load_control_points(path)
     path.write_text(good.replace("lon = 108.5\n", "x_m = 3.0\n") + 'target_class = "x"\n')

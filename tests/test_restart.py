@@ -118,7 +118,11 @@ def read_checkpoint(path: Path, digest: str) -> dict:
 
 def run_to_end(out: Path, *extra: str) -> None:
     result = subprocess.run(
-        command(out, *extra), env=ENV, capture_output=True, text=True, timeout=TIMEOUT_S,
+        command(out, *extra),
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
         check=False,
     )
     assert result.returncode == 0, result.stderr
@@ -175,9 +179,10 @@ def test_checkpoint_is_complete_after_every_kill_even_mid_write(interrupted):
 
 
 def test_resumed_run_equals_the_uninterrupted_run(interrupted):
-    with xr.open_dataset(interrupted["out"]) as got, xr.open_dataset(
-        interrupted["reference"]
-    ) as want:
+    with (
+        xr.open_dataset(interrupted["out"]) as got,
+        xr.open_dataset(interrupted["reference"]) as want,
+    ):
         np.testing.assert_array_equal(got["time"].values, want["time"].values)
         assert got.attrs["steps"] == want.attrs["steps"] == 2592
         for name in ("DIN", "PO4", "COD"):
@@ -205,8 +210,18 @@ def test_resume_refuses_a_checkpoint_from_another_config(interrupted, tmp_path, 
     shutil.copyfile(interrupted["saved"], checkpoint_of(out))
     before = checkpoint_of(out).read_bytes()
     sets = [arg for setting in SETTINGS for arg in ("--set", setting)]
-    code = main(["run", str(CHANNEL), *sets, "--set", "transport.diffusivity_m2_per_s=20",
-                 "-o", str(out), "--resume"])
+    code = main(
+        [
+            "run",
+            str(CHANNEL),
+            *sets,
+            "--set",
+            "transport.diffusivity_m2_per_s=20",
+            "-o",
+            str(out),
+            "--resume",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert f"checkpoint {checkpoint_of(out)} was made with a different config" in err

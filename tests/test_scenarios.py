@@ -37,8 +37,10 @@ LINEAR_ROUND_OFF = 1e-10
 
 
 def write_spec(folder, body: str, *, name="spec.toml", header=None) -> str:
-    header = header if header is not None else (
-        f'base = "{CHANNEL.as_posix()}"\nset = [\'transport.advection="upwind"\']\n'
+    header = (
+        header
+        if header is not None
+        else (f'base = "{CHANNEL.as_posix()}"\nset = [\'transport.advection="upwind"\']\n')
     )
     path = folder / name
     path.write_text(header + textwrap.dedent(body), encoding="utf-8")
@@ -49,7 +51,9 @@ def write_spec(folder, body: str, *, name="spec.toml", header=None) -> str:
 def channel_results(tmp_path_factory):
     """One scenario file with every load operation, solved once for the physics checks."""
     folder = tmp_path_factory.mktemp("scenarios")
-    spec = write_spec(folder, """
+    spec = write_spec(
+        folder,
+        """
         [[scenario]]
         name = "DIN x0.6"
         operations = [{op = "scale", group = "all", tracer = "DIN", factor = 0.6}]
@@ -80,7 +84,8 @@ def channel_results(tmp_path_factory):
         [[scenario]]
         name = "COD decay x3"
         operations = [{op = "decay", tracer = "COD", factor = 3.0}]
-        """)
+        """,
+    )
     return run_scenarios(spec)
 
 
@@ -100,8 +105,9 @@ def test_scaling_a_tracers_loads_scales_its_excess_by_the_factor(channel_results
     excess = field(ds, "baseline", "DIN") - field(ds, "no DIN", "DIN")
     scaled = field(ds, "DIN x0.6", "DIN") - field(ds, "no DIN", "DIN")
     assert np.abs(excess).max() > 0.1  # mg/L: the loads matter
-    np.testing.assert_allclose(scaled, 0.6 * excess, rtol=0,
-                               atol=LINEAR_ROUND_OFF * np.abs(excess).max())
+    np.testing.assert_allclose(
+        scaled, 0.6 * excess, rtol=0, atol=LINEAR_ROUND_OFF * np.abs(excess).max()
+    )
     for tracer in ("PO4", "COD"):  # identical inputs and arithmetic: identical fields
         np.testing.assert_array_equal(field(ds, "DIN x0.6", tracer), field(ds, "baseline", tracer))
 
@@ -109,17 +115,22 @@ def test_scaling_a_tracers_loads_scales_its_excess_by_the_factor(channel_results
 def test_removing_a_source_equals_zeroing_its_loads(channel_results):
     # the outfall has no discharge, so removing it leaves the flow and the operator unchanged
     for tracer in TRACERS:
-        np.testing.assert_array_equal(field(channel_results, "outfall removed", tracer),
-                                      field(channel_results, "outfall zeroed", tracer))
-    assert not np.array_equal(field(channel_results, "outfall removed", "DIN"),
-                              field(channel_results, "baseline", "DIN"))
+        np.testing.assert_array_equal(
+            field(channel_results, "outfall removed", tracer),
+            field(channel_results, "outfall zeroed", tracer),
+        )
+    assert not np.array_equal(
+        field(channel_results, "outfall removed", "DIN"), field(channel_results, "baseline", "DIN")
+    )
 
 
 def test_moving_a_source_moves_the_concentration_maximum(channel_results):
     ds = channel_results
     x, y = ds["x"].values, ds["y"].values
-    for label, (x0, y0) in (("outfall alone", (30000.0, 6000.0)),
-                            ("outfall alone, moved", (45000.0, 15000.0))):
+    for label, (x0, y0) in (
+        ("outfall alone", (30000.0, 6000.0)),
+        ("outfall alone, moved", (45000.0, 15000.0)),
+    ):
         j, i = np.unravel_index(np.argmax(field(ds, label, "DIN")), (y.size, x.size))
         # the maximum sits in the cell holding the source (cells are 500 m wide)
         assert abs(x[i] - x0) <= 250.0 and abs(y[j] - y0) <= 250.0
@@ -127,22 +138,28 @@ def test_moving_a_source_moves_the_concentration_maximum(channel_results):
 
 def test_an_added_outfall_adds_exactly_its_load_to_the_budget(channel_results):
     budgets = json.loads(channel_results.attrs["mass_budget"])
-    added = (budgets["new outfall"]["DIN"]["loads_in_g_per_s"]
-             - budgets["baseline"]["DIN"]["loads_in_g_per_s"])
+    added = (
+        budgets["new outfall"]["DIN"]["loads_in_g_per_s"]
+        - budgets["baseline"]["DIN"]["loads_in_g_per_s"]
+    )
     # 500 t/yr in g/s; relative round-off of a sum of a few loads
     assert added == pytest.approx(500.0 * TONNE_PER_YEAR, rel=1e-12)
-    excess = (field(channel_results, "new outfall", "DIN")
-              - field(channel_results, "baseline", "DIN"))
+    excess = field(channel_results, "new outfall", "DIN") - field(
+        channel_results, "baseline", "DIN"
+    )
     assert excess.min() >= -LINEAR_ROUND_OFF and excess.max() > 0.01
 
 
 def test_faster_decay_lowers_that_tracer_everywhere_and_leaves_others(channel_results):
     # (kI − A)⁻¹ of an M-matrix decreases with k for every positive right-hand side
-    fast, base = field(channel_results, "COD decay x3", "COD"), field(channel_results,
-                                                                      "baseline", "COD")
+    fast, base = (
+        field(channel_results, "COD decay x3", "COD"),
+        field(channel_results, "baseline", "COD"),
+    )
     assert np.all(fast <= base + LINEAR_ROUND_OFF) and (base - fast).max() > 0.01
-    np.testing.assert_array_equal(field(channel_results, "COD decay x3", "DIN"),
-                                  field(channel_results, "baseline", "DIN"))
+    np.testing.assert_array_equal(
+        field(channel_results, "COD decay x3", "DIN"), field(channel_results, "baseline", "DIN")
+    )
 
 
 def test_comparison_table_is_evaluate_of_each_scenario_and_its_change(channel_results):
@@ -155,11 +172,13 @@ def test_comparison_table_is_evaluate_of_each_scenario_and_its_change(channel_re
         for name in ("good_share", "p95", "max", "mean", "passes", "overall_good_share"):
             np.testing.assert_array_equal(row[name].values, direct[name].values)
         # same numbers subtracted: exact
-        np.testing.assert_array_equal(row["delta_p95"].values,
-                                      direct["p95"].values - base["p95"].values)
-        np.testing.assert_array_equal(row["delta_overall_good_share"].values,
-                                      direct["overall_good_share"].values
-                                      - base["overall_good_share"].values)
+        np.testing.assert_array_equal(
+            row["delta_p95"].values, direct["p95"].values - base["p95"].values
+        )
+        np.testing.assert_array_equal(
+            row["delta_overall_good_share"].values,
+            direct["overall_good_share"].values - base["overall_good_share"].values,
+        )
     rows = comparison_rows(ds)
     assert len(rows) == ds.sizes["scenario"] * ds.sizes["zone"] * (len(TRACERS) + 1)
     text = comparison_table(ds)
@@ -167,11 +186,14 @@ def test_comparison_table_is_evaluate_of_each_scenario_and_its_change(channel_re
 
 
 def test_cli_writes_netcdf_and_csv_refuses_to_clobber_and_plots(tmp_path, capsys):
-    spec = write_spec(tmp_path, """
+    spec = write_spec(
+        tmp_path,
+        """
         [[scenario]]
         name = "rivers -30% DIN"
         operations = [{op = "scale", group = {kind = "river"}, tracer = "DIN", factor = 0.7}]
-        """)
+        """,
+    )
     out, table = tmp_path / "s.nc", tmp_path / "s.csv"
     assert main(["scenarios", spec, "-o", str(out), "--csv", str(table)]) == 0
     printed = capsys.readouterr().out
@@ -191,15 +213,21 @@ def test_cli_writes_netcdf_and_csv_refuses_to_clobber_and_plots(tmp_path, capsys
 
 
 def test_run_mode_marches_each_scenario_and_evaluates_after_spinup(tmp_path):
-    spec = write_spec(tmp_path, """
+    spec = write_spec(
+        tmp_path,
+        """
         [run]
         mode = "run"
         spinup_days = 0.1
         [[scenario]]
         name = "half loads"
         operations = [{op = "scale", group = "all", factor = 0.5}]
-        """, header=(f'base = "{CHANNEL.as_posix()}"\n'
-                     'set = ["run.duration_days=0.2", "run.output_interval_days=0.05"]\n'))
+        """,
+        header=(
+            f'base = "{CHANNEL.as_posix()}"\n'
+            'set = ["run.duration_days=0.2", "run.output_interval_days=0.05"]\n'
+        ),
+    )
     ds = run_scenarios(spec)
     assert ds["DIN"].dims == ("scenario", "time", "y", "x") and ds.sizes["time"] == 5
     assert ds.attrs["time_records"] == 3  # records at 0.1, 0.15, 0.2 days
@@ -220,27 +248,47 @@ def test_shipped_scenario_files_are_valid_for_the_gulf():
 
 
 BAD = {
-    "unknown source": ('operations = [{op = "scale", source = "outfal", factor = 0.5}]',
-                       "no source 'outfal'; did you mean 'outfall'"),
-    "unknown op": ('operations = [{op = "scael", group = "all", factor = 0.5}]',
-                   "did you mean 'scale'"),
+    "unknown source": (
+        'operations = [{op = "scale", source = "outfal", factor = 0.5}]',
+        "no source 'outfal'; did you mean 'outfall'",
+    ),
+    "unknown op": (
+        'operations = [{op = "scael", group = "all", factor = 0.5}]',
+        "did you mean 'scale'",
+    ),
     "missing factor": ('operations = [{op = "scale", group = "all"}]', "missing key 'factor'"),
-    "negative factor": ('operations = [{op = "scale", group = "all", factor = -1}]',
-                        "factor must be >= 0, found -1"),
-    "unknown tracer": ('operations = [{op = "scale", group = "all", tracer = "DIM", '
-                       'factor = 0.5}]', "no tracer 'DIM'; did you mean 'DIN'"),
-    "source and group": ('operations = [{op = "remove", source = "river", group = "all"}]',
-                         "exactly one of source"),
-    "bad kind": ('operations = [{op = "scale", group = {kind = "rivers"}, factor = 0.5}]',
-                 "group.kind must be one of ['river', 'outfall'], found 'rivers'"),
-    "lon on cartesian": ('operations = [{op = "move", source = "outfall", lon = 109.0, '
-                         'lat = 21.0}]', "the grid is cartesian; give x_m and y_m"),
-    "outside the grid": ('operations = [{op = "move", source = "outfall", x_m = 9e5, '
-                         'y_m = 1e3}]', "source \"outfall\""),
-    "bad override": ('operations = [{op = "set", values = ["transport.advektion=1"]}]',
-                     "did you mean 'advection'"),
-    "unknown key": ('operations = [{op = "scale", group = "all", factr = 0.5}]',
-                    "unknown key 'factr'"),
+    "negative factor": (
+        'operations = [{op = "scale", group = "all", factor = -1}]',
+        "factor must be >= 0, found -1",
+    ),
+    "unknown tracer": (
+        'operations = [{op = "scale", group = "all", tracer = "DIM", factor = 0.5}]',
+        "no tracer 'DIM'; did you mean 'DIN'",
+    ),
+    "source and group": (
+        'operations = [{op = "remove", source = "river", group = "all"}]',
+        "exactly one of source",
+    ),
+    "bad kind": (
+        'operations = [{op = "scale", group = {kind = "rivers"}, factor = 0.5}]',
+        "group.kind must be one of ['river', 'outfall'], found 'rivers'",
+    ),
+    "lon on cartesian": (
+        'operations = [{op = "move", source = "outfall", lon = 109.0, lat = 21.0}]',
+        "the grid is cartesian; give x_m and y_m",
+    ),
+    "outside the grid": (
+        'operations = [{op = "move", source = "outfall", x_m = 9e5, y_m = 1e3}]',
+        'source "outfall"',
+    ),
+    "bad override": (
+        'operations = [{op = "set", values = ["transport.advektion=1"]}]',
+        "did you mean 'advection'",
+    ),
+    "unknown key": (
+        'operations = [{op = "scale", group = "all", factr = 0.5}]',
+        "unknown key 'factr'",
+    ),
 }
 
 
@@ -254,16 +302,22 @@ def test_bad_scenarios_name_file_scenario_key_and_expectation(tmp_path, case):
     assert spec in message and "bad one" in message and expected in message
 
 
-@pytest.mark.parametrize("body, expected", [
-    ('[run]\nmode = "stedy"\n', "run.mode must be one of ['steady', 'run'], found 'stedy'"),
-    ('[run]\nseasons = ["winter", "wnter"]\n', "run.seasons has 'wnter'"),
-    ('[[scenario]]\nname = "baseline"\n', "the baseline is added automatically"),
-    ('[[scenario]]\nname = "x"\n[[scenario]]\nname = "x"\n', "name 'x' is used twice"),
-    ('[run]\nseasons = ["winter", "summer"]\n[[scenario]]\nname = "s"\n'
-     'operations = [{op = "season", season = "summer"}]\n', "needs a single-season file"),
-    ('[runn]\n', "unknown key 'runn' in the top level; did you mean 'run'?"),
-    ('[run]\nsteady_max_iterations = 0\n', "run.steady_max_iterations must be an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        ('[run]\nmode = "stedy"\n', "run.mode must be one of ['steady', 'run'], found 'stedy'"),
+        ('[run]\nseasons = ["winter", "wnter"]\n', "run.seasons has 'wnter'"),
+        ('[[scenario]]\nname = "baseline"\n', "the baseline is added automatically"),
+        ('[[scenario]]\nname = "x"\n[[scenario]]\nname = "x"\n', "name 'x' is used twice"),
+        (
+            '[run]\nseasons = ["winter", "summer"]\n[[scenario]]\nname = "s"\n'
+            'operations = [{op = "season", season = "summer"}]\n',
+            "needs a single-season file",
+        ),
+        ("[runn]\n", "unknown key 'runn' in the top level; did you mean 'run'?"),
+        ("[run]\nsteady_max_iterations = 0\n", "run.steady_max_iterations must be an integer >= 1"),
+    ],
+)
 def test_bad_file_level_settings_are_named(tmp_path, body, expected):
     spec = write_spec(tmp_path, body)
     with pytest.raises(ScenarioError, match="spec.toml") as err:

@@ -35,8 +35,12 @@ def test_limits_of_the_modelled_parameters_are_those_of_gb3097_table1(key):
 
 
 def test_ph_range_is_7_8_to_8_5_for_classes_1_2_and_6_8_to_8_8_for_3_4():
-    assert [limit("pH", k) for k in (1, 2, 3, 4)] == [(7.8, 8.5), (7.8, 8.5), (6.8, 8.8),
-                                                      (6.8, 8.8)]
+    assert [limit("pH", k) for k in (1, 2, 3, 4)] == [
+        (7.8, 8.5),
+        (7.8, 8.5),
+        (6.8, 8.8),
+        (6.8, 8.8),
+    ]
 
 
 def test_every_row_is_monotone_from_class_1_to_4_and_cites_a_source():
@@ -120,8 +124,8 @@ def test_dataarray_in_dataarray_out_with_flag_attributes():
 
 
 def test_overall_class_is_the_worst_single_factor_and_ignores_missing_values():
-    din = classify(np.array([0.1, 0.1, np.nan, np.nan]), "DIN")   # 1, 1, 0, 0
-    po4 = classify(np.array([0.02, 0.05, 0.01, np.nan]), "PO4")   # 2, 5, 1, 0
+    din = classify(np.array([0.1, 0.1, np.nan, np.nan]), "DIN")  # 1, 1, 0, 0
+    po4 = classify(np.array([0.02, 0.05, 0.01, np.nan]), "PO4")  # 2, 5, 1, 0
     assert overall_class({"DIN": din, "PO4": po4}).tolist() == [2, 5, 1, 0]
     with pytest.raises(ValueError):
         overall_class({})

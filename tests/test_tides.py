@@ -100,13 +100,15 @@ def test_coriolis_does_no_work_energy_balance_closes():
     sol = solve_tide(grid, "K1", boundary=boundary, friction=r, coriolis=f)
     weight = grid.depth_u * grid.length_u * grid.spacing_u
     weight_v = grid.depth_v * grid.length_v * grid.spacing_v
-    dissipation = (np.sum(weight * r / np.maximum(grid.depth_u, 1e-9) * np.abs(sol.u) ** 2)
-                   + np.sum(weight_v * r / np.maximum(grid.depth_v, 1e-9) * np.abs(sol.v) ** 2))
+    dissipation = np.sum(weight * r / np.maximum(grid.depth_u, 1e-9) * np.abs(sol.u) ** 2) + np.sum(
+        weight_v * r / np.maximum(grid.depth_v, 1e-9) * np.abs(sol.v) ** 2
+    )
     ghost_x = 2 * grid.x_edge[0] - grid.x_centre[0]
     eta_b = boundary(ghost_x, grid.y_centre)
     u_open = sol.u[:, 0]
-    flux_in = np.real(np.sum(np.conj(u_open) * GRAVITY * grid.depth_u[:, 0]
-                             * grid.length_u[:, 0] * eta_b))
+    flux_in = np.real(
+        np.sum(np.conj(u_open) * GRAVITY * grid.depth_u[:, 0] * grid.length_u[:, 0] * eta_b)
+    )
     assert dissipation > 0
     # the GMRES residual (1e-9) bounds the mismatch far below 1e-5 of the budget
     assert flux_in == pytest.approx(dissipation, rel=1e-5)

@@ -19,5 +19,14 @@ from bbw_bay.model import InstabilityError, Model, ModelError, Tracer  # noqa: E
 from bbw_bay.solver import StabilityError  # noqa: E402
 from bbw_bay.sources import PointSource  # noqa: E402
 
-__all__ = ["Flow", "Grid", "InstabilityError", "Model", "ModelError", "PointSource",
-           "StabilityError", "Tracer", "__version__"]
+__all__ = [
+    "Flow",
+    "Grid",
+    "InstabilityError",
+    "Model",
+    "ModelError",
+    "PointSource",
+    "StabilityError",
+    "Tracer",
+    "__version__",
+]

@@ -107,9 +107,7 @@ def build_tracers(config: Config, season: str = "annual") -> dict[str, Tracer]:
                 )
             from bbw_bay.loads import read_background
 
-            background = read_background(
-                season=BACKGROUND_SEASON.get(season, season)
-            ).get(name)
+            background = read_background(season=BACKGROUND_SEASON.get(season, season)).get(name)
             if background is None:
                 raise ConfigError(
                     f"{config.path}: forcing/boundary.toml has no background for tracer {name!r}"

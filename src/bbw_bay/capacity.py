@@ -121,7 +121,7 @@ class CapacityProblem:
         return self.matrices[self.row_matrix[row]].receptors[self.row_receptor[row]]
 
     def row_label(self, row: int) -> str:
-        """"<receptor key>" or "<receptor key> (<season>)" when several matrices are stacked."""
+        """ "<receptor key>" or "<receptor key> (<season>)" when several matrices are stacked."""
         key = self.receptor(row).key
         label = self.matrices[self.row_matrix[row]].label
         return f"{key} ({label})" if len(self.matrices) > 1 and label else key
@@ -134,15 +134,23 @@ def tracer_limit(tracer: str, target_class: int) -> float:
     except StandardsError as err:
         raise CapacityError(str(err)) from None
     if p.direction != "upper":
-        raise CapacityError(f"{tracer} has a {p.direction} limit in GB 3097; allowable loads need "
-                            "an upper limit (a pollutant)")
+        raise CapacityError(
+            f"{tracer} has a {p.direction} limit in GB 3097; allowable loads need "
+            "an upper limit (a pollutant)"
+        )
     return float(p.limits[target_class - 1])
 
 
-def build_problem(matrices: ResponseMatrix | Sequence[ResponseMatrix], *, tracer: str,
-                  controlled: Sequence[int] | np.ndarray | None = None, mode: str = "max",
-                  growth: float = 0.2, weights: Mapping[str, float] | None = None,
-                  target_class: int | None = None) -> CapacityProblem:
+def build_problem(
+    matrices: ResponseMatrix | Sequence[ResponseMatrix],
+    *,
+    tracer: str,
+    controlled: Sequence[int] | np.ndarray | None = None,
+    mode: str = "max",
+    growth: float = 0.2,
+    weights: Mapping[str, float] | None = None,
+    target_class: int | None = None,
+) -> CapacityProblem:
     """The linear programme for one tracer.
 
     Parameters
@@ -167,8 +175,10 @@ def build_problem(matrices: ResponseMatrix | Sequence[ResponseMatrix], *, tracer
     first = matrices[0]
     for m in matrices[1:]:
         if m.sources != first.sources:
-            raise CapacityError("the response matrices have different sources; build every "
-                                "season from the same config")
+            raise CapacityError(
+                "the response matrices have different sources; build every "
+                "season from the same config"
+            )
     ns = len(first.sources)
     t0 = first.tracer_index(tracer)
     today = first.loads[t0].copy()
@@ -188,8 +198,7 @@ def build_problem(matrices: ResponseMatrix | Sequence[ResponseMatrix], *, tracer
         if not (value >= 0 and np.isfinite(value)):
             raise CapacityError(f"weight of {name!r} must be a finite number >= 0, got {value}")
         w[first.sources.index(name)] = float(value)
-    rows_m, rows_r, coefficients, limit, background, diffuse, target = ([], [], [], [], [], [],
-                                                                        [])
+    rows_m, rows_r, coefficients, limit, background, diffuse, target = ([], [], [], [], [], [], [])
     for k, m in enumerate(matrices):
         t = m.tracer_index(tracer)
         for r, receptor in enumerate(m.receptors):
@@ -202,10 +211,25 @@ def build_problem(matrices: ResponseMatrix | Sequence[ResponseMatrix], *, tracer
             diffuse.append(m.diffuse[t, r])
     coefficients = np.array(coefficients)
     fixed = coefficients[:, ~mask] @ today[~mask]
-    return CapacityProblem(tracer, mode, first.sources, mask, today, upper, w, matrices,
-                           np.array(rows_m), np.array(rows_r), np.array(limit),
-                           np.array(background), np.array(diffuse), fixed, coefficients,
-                           np.array(target, dtype=int), float(growth))
+    return CapacityProblem(
+        tracer,
+        mode,
+        first.sources,
+        mask,
+        today,
+        upper,
+        w,
+        matrices,
+        np.array(rows_m),
+        np.array(rows_r),
+        np.array(limit),
+        np.array(background),
+        np.array(diffuse),
+        fixed,
+        coefficients,
+        np.array(target, dtype=int),
+        float(growth),
+    )
 
 
 # ----------------------------------------------------------------------------- the solution
@@ -278,23 +302,30 @@ def _explain(problem: CapacityProblem, row: int, *, top: int = 3) -> str:
     receptor = problem.receptor(row)
     where = problem.row_label(row)
     klass = ROMAN[int(problem.target[row])]
-    head = (f"{receptor.name} [{where}]: the Class {klass} {problem.tracer} limit "
-            f"{problem.limit[row]:.4g} mg/L")
+    head = (
+        f"{receptor.name} [{where}]: the Class {klass} {problem.tracer} limit "
+        f"{problem.limit[row]:.4g} mg/L"
+    )
     b, d, f = problem.background[row], problem.diffuse[row], problem.fixed[row]
     if b > problem.limit[row]:
         return f"{head} is below the background {b:.4g} mg/L alone; no load control can meet it"
     contributions = problem.coefficients[row] * problem.today
     contributions[problem.controlled] = 0.0
     order = np.argsort(-contributions)[:top]
-    largest = ", ".join(f"{problem.sources[k]} {contributions[k]:.3g}" for k in order
-                        if contributions[k] > 0)
+    largest = ", ".join(
+        f"{problem.sources[k]} {contributions[k]:.3g}" for k in order if contributions[k] > 0
+    )
     parts = [f"background {b:.4g} mg/L"]
     if d > 0:
         parts.append(f"area loads {d:.3g} mg/L")
-    parts.append(f"sources outside the controlled set {f:.4g} mg/L"
-                 + (f" (largest: {largest})" if largest else ""))
-    return (f"{head} is exceeded by {' + '.join(parts)} = {b + d + f:.4g} mg/L even with every "
-            "controlled load at zero")
+    parts.append(
+        f"sources outside the controlled set {f:.4g} mg/L"
+        + (f" (largest: {largest})" if largest else "")
+    )
+    return (
+        f"{head} is exceeded by {' + '.join(parts)} = {b + d + f:.4g} mg/L even with every "
+        "controlled load at zero"
+    )
 
 
 def solve(problem: CapacityProblem, *, skip_unattainable: bool = False) -> CapacityResult:
@@ -306,11 +337,24 @@ def solve(problem: CapacityProblem, *, skip_unattainable: bool = False) -> Capac
     explanations = [_explain(p, r) for r in np.nonzero(unattainable)[0]]
     nan_rows = np.full(nrow, np.nan)
     if unattainable.any() and not skip_unattainable:
-        status = (f"infeasible: {int(unattainable.sum())} of {nrow} constraints cannot be met "
-                  "whatever the controlled loads")
-        return CapacityResult(p, False, status, np.full(ns, np.nan), nan_rows, nan_rows,
-                              np.zeros(nrow, bool), nan_rows, unattainable,
-                              np.zeros(nrow, bool), explanations, {})
+        status = (
+            f"infeasible: {int(unattainable.sum())} of {nrow} constraints cannot be met "
+            "whatever the controlled loads"
+        )
+        return CapacityResult(
+            p,
+            False,
+            status,
+            np.full(ns, np.nan),
+            nan_rows,
+            nan_rows,
+            np.zeros(nrow, bool),
+            nan_rows,
+            unattainable,
+            np.zeros(nrow, bool),
+            explanations,
+            {},
+        )
     keep = ~unattainable
     controlled = np.nonzero(p.controlled)[0]
     columns, bounds = _columns(p, controlled)
@@ -319,13 +363,28 @@ def solve(problem: CapacityProblem, *, skip_unattainable: bool = False) -> Capac
     c = -(p.weights[controlled] @ columns)
     t0 = time.perf_counter()
     res = linprog(c, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
-    lp = {"status": int(res.status), "message": str(res.message), "seconds":
-          time.perf_counter() - t0, "iterations": int(getattr(res, "nit", 0))}
+    lp = {
+        "status": int(res.status),
+        "message": str(res.message),
+        "seconds": time.perf_counter() - t0,
+        "iterations": int(getattr(res, "nit", 0)),
+    }
     if res.status != 0:
         status = _failure(res.status, p, res.message)
-        return CapacityResult(p, False, status, np.full(ns, np.nan), nan_rows, nan_rows,
-                              np.zeros(nrow, bool), nan_rows, unattainable, unattainable.copy(),
-                              explanations, lp)
+        return CapacityResult(
+            p,
+            False,
+            status,
+            np.full(ns, np.nan),
+            nan_rows,
+            nan_rows,
+            np.zeros(nrow, bool),
+            nan_rows,
+            unattainable,
+            unattainable.copy(),
+            explanations,
+            lp,
+        )
     allowable = p.today.copy()
     allowable[controlled] = np.clip(columns @ res.x, 0.0, p.upper[controlled])
     value = p.background + p.diffuse + p.coefficients @ allowable
@@ -334,14 +393,34 @@ def solve(problem: CapacityProblem, *, skip_unattainable: bool = False) -> Capac
     shadow = np.full(nrow, np.nan)
     shadow[keep] = -res.ineqlin.marginals / p.limit[keep]
     objective = float(p.weights[controlled] @ allowable[controlled])
-    what = {"max": "total allowable load", "min-reduction": "total kept load",
-            "uniform": "total kept load at an equal-percentage cut"}[p.mode]
-    status = (f"optimal: {what} of the {controlled.size} controlled sources "
-              f"{objective:.6g} t/yr ({int(binding.sum())} binding constraints"
-              + (f"; {int(unattainable.sum())} unattainable constraints left out)"
-                 if unattainable.any() else ")"))
-    return CapacityResult(p, True, status, allowable, value, p.limit - value, binding, shadow,
-                          unattainable, unattainable.copy(), explanations, lp)
+    what = {
+        "max": "total allowable load",
+        "min-reduction": "total kept load",
+        "uniform": "total kept load at an equal-percentage cut",
+    }[p.mode]
+    status = (
+        f"optimal: {what} of the {controlled.size} controlled sources "
+        f"{objective:.6g} t/yr ({int(binding.sum())} binding constraints"
+        + (
+            f"; {int(unattainable.sum())} unattainable constraints left out)"
+            if unattainable.any()
+            else ")"
+        )
+    )
+    return CapacityResult(
+        p,
+        True,
+        status,
+        allowable,
+        value,
+        p.limit - value,
+        binding,
+        shadow,
+        unattainable,
+        unattainable.copy(),
+        explanations,
+        lp,
+    )
 
 
 def _columns(p: CapacityProblem, controlled: np.ndarray) -> tuple[np.ndarray, list]:
@@ -355,30 +434,42 @@ def _columns(p: CapacityProblem, controlled: np.ndarray) -> tuple[np.ndarray, li
         return today[:, None], [(0.0, 1.0)]
     finite = np.isfinite(upper) & (upper > 0)
     scale = np.where(finite, upper, np.maximum(today, 1.0))
-    bounds = [(0.0, None if not np.isfinite(u) else u / s)
-              for u, s in zip(upper, scale, strict=True)]
+    bounds = [
+        (0.0, None if not np.isfinite(u) else u / s) for u, s in zip(upper, scale, strict=True)
+    ]
     return np.diag(scale), bounds
 
 
 def _failure(code: int, problem: CapacityProblem, message: str) -> str:
     if code == 3:
-        free = [problem.sources[k] for k in np.nonzero(problem.controlled)[0]
-                if not np.isfinite(problem.upper[k])]
-        return ("unbounded: with no growth limit some controlled source can grow without "
-                f"reaching any constrained receptor's limit ({', '.join(free[:5])}...); give a "
-                "finite growth")
+        free = [
+            problem.sources[k]
+            for k in np.nonzero(problem.controlled)[0]
+            if not np.isfinite(problem.upper[k])
+        ]
+        return (
+            "unbounded: with no growth limit some controlled source can grow without "
+            f"reaching any constrained receptor's limit ({', '.join(free[:5])}...); give a "
+            "finite growth"
+        )
     if code == 2:
         return f"infeasible (HiGHS): {message}"
     return f"LP failed (HiGHS status {code}): {message}"
 
 
 # ----------------------------------------------------------------------------- convenience
-def allowable_loads(models: Model | Mapping[str, Model], *, tracer: str = "DIN",
-                    receptors: Sequence[Receptor] | None = None,
-                    sources: str | Sequence[str] | None = None, mode: str = "max",
-                    growth: float = 0.2, weights: Mapping[str, float] | None = None,
-                    target_class: int | None = None, skip_unattainable: bool = False
-                    ) -> CapacityResult:
+def allowable_loads(
+    models: Model | Mapping[str, Model],
+    *,
+    tracer: str = "DIN",
+    receptors: Sequence[Receptor] | None = None,
+    sources: str | Sequence[str] | None = None,
+    mode: str = "max",
+    growth: float = 0.2,
+    weights: Mapping[str, float] | None = None,
+    target_class: int | None = None,
+    skip_unattainable: bool = False,
+) -> CapacityResult:
     """Response coefficients of each model (season), then `build_problem` and `solve`.
 
     ``models`` is one model or {season label: model} built from one config with steady flows;
@@ -389,16 +480,31 @@ def allowable_loads(models: Model | Mapping[str, Model], *, tracer: str = "DIN",
         raise CapacityError("no models given")
     matrices = []
     for label, model in models.items():
-        matrices.append(response_coefficients(model, receptors=receptors, tracers=[tracer],
-                                              factors=Factorisations(model), label=label))
+        matrices.append(
+            response_coefficients(
+                model,
+                receptors=receptors,
+                tracers=[tracer],
+                factors=Factorisations(model),
+                label=label,
+            )
+        )
     controlled = select_sources(next(iter(models.values())), sources)
-    problem = build_problem(matrices, tracer=tracer, controlled=controlled, mode=mode,
-                            growth=growth, weights=weights, target_class=target_class)
+    problem = build_problem(
+        matrices,
+        tracer=tracer,
+        controlled=controlled,
+        mode=mode,
+        growth=growth,
+        weights=weights,
+        target_class=target_class,
+    )
     return solve(problem, skip_unattainable=skip_unattainable)
 
 
-def verify(models: Model | Mapping[str, Model], result: CapacityResult, *,
-           rtol: float = VERIFY_RTOL) -> dict:
+def verify(
+    models: Model | Mapping[str, Model], result: CapacityResult, *, rtol: float = VERIFY_RTOL
+) -> dict:
     """Forward steady runs with the allowable loads: every kept row ≤ its limit, binding = limit.
 
     Each model (same labels as the response matrices) is re-solved with first-order upwind
@@ -429,12 +535,24 @@ def verify(models: Model | Mapping[str, Model], result: CapacityResult, *,
     excess = float(relative[kept].max(initial=-np.inf))
     gap = float(np.abs(relative[result.binding]).max(initial=0.0))
     agreement = float((np.abs(forward - result.value) / p.limit).max(initial=0.0))
-    rows = [{"row": p.row_label(r), "limit": float(p.limit[r]), "forward": float(forward[r]),
-             "binding": bool(result.binding[r]), "dropped": bool(result.dropped[r])}
-            for r in range(len(p.limit))]
-    return {"passed": bool(excess <= rtol and gap <= rtol), "rtol": rtol,
-            "max_relative_excess": excess, "max_binding_gap": gap,
-            "max_lp_vs_forward": agreement, "rows": rows}
+    rows = [
+        {
+            "row": p.row_label(r),
+            "limit": float(p.limit[r]),
+            "forward": float(forward[r]),
+            "binding": bool(result.binding[r]),
+            "dropped": bool(result.dropped[r]),
+        }
+        for r in range(len(p.limit))
+    ]
+    return {
+        "passed": bool(excess <= rtol and gap <= rtol),
+        "rtol": rtol,
+        "max_relative_excess": excess,
+        "max_binding_gap": gap,
+        "max_lp_vs_forward": agreement,
+        "rows": rows,
+    }
 
 
 # ----------------------------------------------------------------------------- reporting
@@ -448,50 +566,93 @@ def capacity_dataset(result: CapacityResult) -> xr.Dataset:
     ds = xr.Dataset(
         {
             "today": ("source", p.today, {"units": "t yr-1", "long_name": "today's load"}),
-            "allowable": ("source", result.allowable, {"units": "t yr-1",
-                          "long_name": "allowable load"}),
-            "cut": ("source", result.cut, {"units": "t yr-1", "long_name":
-                    "required cut (today - allowable; negative: room to grow)"}),
+            "allowable": (
+                "source",
+                result.allowable,
+                {"units": "t yr-1", "long_name": "allowable load"},
+            ),
+            "cut": (
+                "source",
+                result.cut,
+                {
+                    "units": "t yr-1",
+                    "long_name": "required cut (today - allowable; negative: room to grow)",
+                },
+            ),
             "cut_percent": ("source", result.cut_percent, {"units": "%"}),
             "upper": ("source", p.upper, {"units": "t yr-1", "long_name": "upper bound"}),
             "controlled": ("source", p.controlled.astype(np.int8)),
-            "limit": ("constraint", p.limit, {"units": "mg L-1",
-                      "long_name": f"GB 3097 {p.tracer} limit of the target class"}),
+            "limit": (
+                "constraint",
+                p.limit,
+                {"units": "mg L-1", "long_name": f"GB 3097 {p.tracer} limit of the target class"},
+            ),
             "background": ("constraint", p.background, {"units": "mg L-1"}),
-            "fixed": ("constraint", p.fixed + p.diffuse, {"units": "mg L-1", "long_name":
-                      "excess from sources outside the controlled set and area loads"}),
+            "fixed": (
+                "constraint",
+                p.fixed + p.diffuse,
+                {
+                    "units": "mg L-1",
+                    "long_name": "excess from sources outside the controlled set and area loads",
+                },
+            ),
             "value_today": ("constraint", today_value, {"units": "mg L-1"}),
-            "value": ("constraint", result.value, {"units": "mg L-1",
-                      "long_name": "concentration with the allowable loads"}),
+            "value": (
+                "constraint",
+                result.value,
+                {"units": "mg L-1", "long_name": "concentration with the allowable loads"},
+            ),
             "slack": ("constraint", result.slack, {"units": "mg L-1"}),
             "binding": ("constraint", result.binding.astype(np.int8)),
-            "shadow_price": ("constraint", result.shadow_price, {"units": "t yr-1 (mg L-1)-1",
-                             "long_name": "objective gain per mg/L of relaxed limit"}),
+            "shadow_price": (
+                "constraint",
+                result.shadow_price,
+                {
+                    "units": "t yr-1 (mg L-1)-1",
+                    "long_name": "objective gain per mg/L of relaxed limit",
+                },
+            ),
             "unattainable": ("constraint", result.unattainable.astype(np.int8)),
         },
-        coords={"source": list(p.sources), "constraint": rows,
-                "receptor": ("constraint", [p.receptor(r).key for r in range(len(rows))]),
-                "season": ("constraint", [p.matrices[k].label for k in p.row_matrix]),
-                "target_class": ("constraint", [int(p.target[r]) for r in range(len(rows))])},
+        coords={
+            "source": list(p.sources),
+            "constraint": rows,
+            "receptor": ("constraint", [p.receptor(r).key for r in range(len(rows))]),
+            "season": ("constraint", [p.matrices[k].label for k in p.row_matrix]),
+            "target_class": ("constraint", [int(p.target[r]) for r in range(len(rows))]),
+        },
     )
-    ds.attrs.update({"title": f"bbw_bay allowable loads of {p.tracer} (response-coefficient "
-                              "method, HiGHS LP)", "tracer": p.tracer, "mode": p.mode,
-                     "growth": p.growth, "feasible": int(result.feasible),
-                     "status": result.status, "explanations": "\n".join(result.explanations)})
+    ds.attrs.update(
+        {
+            "title": f"bbw_bay allowable loads of {p.tracer} (response-coefficient "
+            "method, HiGHS LP)",
+            "tracer": p.tracer,
+            "mode": p.mode,
+            "growth": p.growth,
+            "feasible": int(result.feasible),
+            "status": result.status,
+            "explanations": "\n".join(result.explanations),
+        }
+    )
     return ds
 
 
 def capacity_table(result: CapacityResult, *, all_sources: bool = False) -> str:
     """Plain-text report: status, per-source loads and cuts, binding and unattainable rows."""
     p = result.problem
-    lines = [f"{p.tracer} ({p.mode}" + (f", growth {p.growth:g}" if p.mode == "max" else "")
-             + f"): {result.status}"]
+    lines = [
+        f"{p.tracer} ({p.mode}"
+        + (f", growth {p.growth:g}" if p.mode == "max" else "")
+        + f"): {result.status}"
+    ]
     for text in result.explanations:
         lines.append(f"  UNATTAINABLE {text}")
     if not result.feasible:
         return "\n".join(lines)
-    lines.append(f"  {'source':<36} {'today t/yr':>11} {'allowable':>11} {'cut t/yr':>11} "
-                 f"{'cut %':>7}  limited by")
+    lines.append(
+        f"  {'source':<36} {'today t/yr':>11} {'allowable':>11} {'cut t/yr':>11} "
+        f"{'cut %':>7}  limited by"
+    )
     for k, name in enumerate(p.sources):
         if not (p.controlled[k] or all_sources):
             continue
@@ -501,19 +662,27 @@ def capacity_table(result: CapacityResult, *, all_sources: bool = False) -> str:
             limited = ["its upper bound" if at_bound else "-"]
         label = "" if p.controlled[k] else " (fixed)"
         pct = result.cut_percent[k]
-        lines.append(f"  {name + label:<36} {p.today[k]:11.5g} {result.allowable[k]:11.5g} "
-                     f"{result.cut[k]:11.5g} {pct:7.1f}  " + ", ".join(limited[:3])
-                     + (" ..." if len(limited) > 3 else ""))
+        lines.append(
+            f"  {name + label:<36} {p.today[k]:11.5g} {result.allowable[k]:11.5g} "
+            f"{result.cut[k]:11.5g} {pct:7.1f}  "
+            + ", ".join(limited[:3])
+            + (" ..." if len(limited) > 3 else "")
+        )
     controlled = p.controlled
     today, allowed = p.today[controlled].sum(), result.allowable[controlled].sum()
-    lines.append(f"  {'total controlled':<36} {today:11.5g} {allowed:11.5g} "
-                 f"{today - allowed:11.5g} {100 * (today - allowed) / max(today, 1e-300):7.1f}")
-    lines.append("  binding constraints (receptor, limit, background + fixed, shadow price "
-                 "t/yr per mg/L):")
+    lines.append(
+        f"  {'total controlled':<36} {today:11.5g} {allowed:11.5g} "
+        f"{today - allowed:11.5g} {100 * (today - allowed) / max(today, 1e-300):7.1f}"
+    )
+    lines.append(
+        "  binding constraints (receptor, limit, background + fixed, shadow price t/yr per mg/L):"
+    )
     for r in np.nonzero(result.binding)[0]:
-        lines.append(f"    {p.row_label(r):<34} Class {ROMAN[int(p.target[r])]:<3} "
-                     f"{p.limit[r]:.4g} mg/L  {p.background[r] + p.diffuse[r] + p.fixed[r]:.4g} "
-                     f"mg/L  {result.shadow_price[r]:.4g}")
+        lines.append(
+            f"    {p.row_label(r):<34} Class {ROMAN[int(p.target[r])]:<3} "
+            f"{p.limit[r]:.4g} mg/L  {p.background[r] + p.diffuse[r] + p.fixed[r]:.4g} "
+            f"mg/L  {result.shadow_price[r]:.4g}"
+        )
     if not result.binding.any():
         lines.append("    none")
     return "\n".join(lines)
@@ -525,8 +694,19 @@ def capacity_csv(results: Sequence[CapacityResult], path: str | os.PathLike) -> 
 
     from bbw_bay.output import atomic_write
 
-    header = ["tracer", "mode", "growth", "feasible", "source", "controlled", "today_t_per_yr",
-              "allowable_t_per_yr", "cut_t_per_yr", "cut_percent", "limited_by"]
+    header = [
+        "tracer",
+        "mode",
+        "growth",
+        "feasible",
+        "source",
+        "controlled",
+        "today_t_per_yr",
+        "allowable_t_per_yr",
+        "cut_t_per_yr",
+        "cut_percent",
+        "limited_by",
+    ]
 
     def write(tmp: str) -> None:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
@@ -536,10 +716,21 @@ def capacity_csv(results: Sequence[CapacityResult], path: str | os.PathLike) -> 
                 p = result.problem
                 for k, name in enumerate(p.sources):
                     limited = ";".join(p.row_label(r) for r in result.limiting_rows(k))
-                    out.writerow([p.tracer, p.mode, f"{p.growth:g}", int(result.feasible), name,
-                                  int(p.controlled[k]), f"{p.today[k]:.6g}",
-                                  f"{result.allowable[k]:.6g}", f"{result.cut[k]:.6g}",
-                                  f"{result.cut_percent[k]:.4f}", limited])
+                    out.writerow(
+                        [
+                            p.tracer,
+                            p.mode,
+                            f"{p.growth:g}",
+                            int(result.feasible),
+                            name,
+                            int(p.controlled[k]),
+                            f"{p.today[k]:.6g}",
+                            f"{result.allowable[k]:.6g}",
+                            f"{result.cut[k]:.6g}",
+                            f"{result.cut_percent[k]:.4f}",
+                            limited,
+                        ]
+                    )
 
     return atomic_write(path, write)
 

@@ -120,8 +120,16 @@ class BarotropicSolver:
     rho : sea-water density [kg/m³]
     """
 
-    def __init__(self, grid: Grid, *, friction_m_per_s: float, f0: float | None = None,
-                 beta: float = 0.0, y_ref: float | None = None, rho: float = RHO_WATER) -> None:
+    def __init__(
+        self,
+        grid: Grid,
+        *,
+        friction_m_per_s: float,
+        f0: float | None = None,
+        beta: float = 0.0,
+        y_ref: float | None = None,
+        rho: float = RHO_WATER,
+    ) -> None:
         if not friction_m_per_s > 0:
             raise CirculationError(f"friction_m_per_s must be > 0; got {friction_m_per_s}")
         self.grid = grid
@@ -136,8 +144,7 @@ class BarotropicSolver:
         self.labels, self.land_ids = self._land_bodies()
         self.perimeter, self.perimeter_faces = self._perimeter()
         K = self._momentum_operator()
-        S = sp.diags(np.concatenate([grid.spacing_u.ravel(), grid.spacing_v.ravel()])
-                     * self.flux)
+        S = sp.diags(np.concatenate([grid.spacing_u.ravel(), grid.spacing_v.ravel()]) * self.flux)
         self.K = K
         self.DtS = (self.D.T @ S).tocsr()
         self.A = (self.DtS @ K @ self.D).tocsr()
@@ -148,12 +155,16 @@ class BarotropicSolver:
         y_u = np.repeat(g.y_centre[:, None], g.nx + 1, axis=1)
         y_v = np.repeat(g.y_edge[:, None], g.nx, axis=1)
         if f0 is None and g.geographic:
-            return (2 * EARTH_ROTATION * np.sin(np.deg2rad(y_u)),
-                    2 * EARTH_ROTATION * np.sin(np.deg2rad(y_v)))
+            return (
+                2 * EARTH_ROTATION * np.sin(np.deg2rad(y_u)),
+                2 * EARTH_ROTATION * np.sin(np.deg2rad(y_v)),
+            )
         f0 = 0.0 if f0 is None else float(f0)
         if g.geographic and beta:
-            raise CirculationError("beta applies to cartesian grids; geographic grids use "
-                                   "f = 2Ω sin(latitude) when f0 is None")
+            raise CirculationError(
+                "beta applies to cartesian grids; geographic grids use "
+                "f = 2Ω sin(latitude) when f0 is None"
+            )
         y0 = 0.5 * (g.y_edge[0] + g.y_edge[-1]) if y_ref is None else y_ref
         return f0 + beta * (y_u - y0), f0 + beta * (y_v - y0)
 
@@ -166,10 +177,17 @@ class BarotropicSolver:
         ju, iu = np.divmod(np.arange(self.n_u), nx + 1)
         jv, iv = np.divmod(np.arange(self.n_v), nx)
         rows = np.concatenate([np.arange(self.n_u)] * 2 + [self.n_u + np.arange(self.n_v)] * 2)
-        cols = np.concatenate([self._corner(ju, iu), self._corner(ju + 1, iu),
-                               self._corner(jv, iv + 1), self._corner(jv, iv)])
-        vals = np.concatenate([np.ones(self.n_u), -np.ones(self.n_u),
-                               np.ones(self.n_v), -np.ones(self.n_v)])
+        cols = np.concatenate(
+            [
+                self._corner(ju, iu),
+                self._corner(ju + 1, iu),
+                self._corner(jv, iv + 1),
+                self._corner(jv, iv),
+            ]
+        )
+        vals = np.concatenate(
+            [np.ones(self.n_u), -np.ones(self.n_u), np.ones(self.n_v), -np.ones(self.n_v)]
+        )
         return sp.csr_matrix((vals, (rows, cols)), shape=(self.n_u + self.n_v, self.n_corner))
 
     def _land_bodies(self) -> tuple[np.ndarray, np.ndarray]:
@@ -218,10 +236,17 @@ class BarotropicSolver:
         ny, nx = g.shape
         h_u = np.where(g.flux_u, g.depth_u, 1.0)
         h_v = np.where(g.flux_v, g.depth_v, 1.0)
-        fric = np.concatenate([(self.friction / (g.length_u * h_u**2)).ravel(),
-                               (self.friction / (g.length_v * h_v**2)).ravel()])
-        rows, cols, vals = [np.arange(self.n_u + self.n_v)], [np.arange(self.n_u + self.n_v)], \
-            [fric * self.flux]
+        fric = np.concatenate(
+            [
+                (self.friction / (g.length_u * h_u**2)).ravel(),
+                (self.friction / (g.length_v * h_v**2)).ravel(),
+            ]
+        )
+        rows, cols, vals = (
+            [np.arange(self.n_u + self.n_v)],
+            [np.arange(self.n_u + self.n_v)],
+            [fric * self.flux],
+        )
         # Coriolis on u-faces: −(f/H) × mean of V/L over the (up to) four neighbouring v-faces
         ju, iu = np.divmod(np.arange(self.n_u), nx + 1)
         nbr = [(ju, iu - 1), (ju, iu), (ju + 1, iu - 1), (ju + 1, iu)]
@@ -245,16 +270,18 @@ class BarotropicSolver:
             cols.append(k)
             vals.append(coef_v[ok] / g.length_u.ravel()[k])
         n = self.n_u + self.n_v
-        return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                             shape=(n, n))
+        return sp.csr_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
+        )
 
     # -- queries -------------------------------------------------------------------
     def land_body_at(self, x: float, y: float) -> int:
         """Label of the land body containing the land cell at (x, y) [degrees or m]."""
         j, i = self.grid.locate(x, y)
         if self.grid.wet[j, i]:
-            raise CirculationError(f"point ({x}, {y}) lies in a wet cell; a land body needs a "
-                                   "point on land")
+            raise CirculationError(
+                f"point ({x}, {y}) lies in a wet cell; a land body needs a point on land"
+            )
         return int(self.labels[j, i])
 
     # -- solving -------------------------------------------------------------------
@@ -273,9 +300,16 @@ class BarotropicSolver:
         w_v = np.where(g.flux_v, ty_v / (self.rho * np.where(g.flux_v, g.depth_v, 1.0)), 0.0)
         return np.concatenate([w_u.ravel(), w_v.ravel()])
 
-    def solve(self, *, tau_x=0.0, tau_y=0.0, fixed: Mapping[int, float] | None = None,
-              ports: Sequence[BoundaryPort] = (), river_discharge: np.ndarray | None = None,
-              section_psi: Mapping[int, float] | None = None) -> CirculationSolution:
+    def solve(
+        self,
+        *,
+        tau_x=0.0,
+        tau_y=0.0,
+        fixed: Mapping[int, float] | None = None,
+        ports: Sequence[BoundaryPort] = (),
+        river_discharge: np.ndarray | None = None,
+        section_psi: Mapping[int, float] | None = None,
+    ) -> CirculationSolution:
         """Steady flow for a wind stress [N/m²], fixed land-body ψ [m³/s], ports and rivers.
 
         Parameters
@@ -310,8 +344,9 @@ class BarotropicSolver:
         clamped = np.zeros(self.n_corner, dtype=bool)
         for corner in section_psi or {}:
             if not water[corner] or on_perimeter[corner]:
-                raise CirculationError(f"section_psi corner {corner} is not an interior water "
-                                       "corner")
+                raise CirculationError(
+                    f"section_psi corner {corner} is not an interior water corner"
+                )
             clamped[corner] = True
         interior = np.nonzero(water & ~on_perimeter & ~clamped)[0]
         islands = [int(lab) for lab in self.land_ids if int(lab) not in fixed]
@@ -331,27 +366,37 @@ class BarotropicSolver:
             cols.append(np.full(members.size, col_of_island[lab]))
             vals.append(np.ones(members.size))
         self._open_boundary(labels, fixed, col_of_island, ports, rows, cols, vals, psi0)
-        P = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                          shape=(self.n_corner, n_unknown))
+        P = sp.csr_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(self.n_corner, n_unknown),
+        )
         rhs_full = self.DtS @ (self.wind_forcing(tau_x, tau_y) - self.K @ t_phi) - self.A @ psi0
         M = (P.T @ self.A @ P).tocsc()
         x = spsolve(M, P.T @ rhs_full) if n_unknown else np.zeros(0)
         psi = (P @ x + psi0).reshape(g.ny + 1, g.nx + 1)
         # exact land constants: corners of one body carry bit-identical values
-        land_psi = {int(lab): float(fixed[lab]) if lab in fixed else float(x[col_of_island[lab]])
-                    for lab in self.land_ids}
+        land_psi = {
+            int(lab): float(fixed[lab]) if lab in fixed else float(x[col_of_island[lab]])
+            for lab in self.land_ids
+        }
         for lab, value in land_psi.items():
             psi.ravel()[land[labels[land] == lab]] = value
         t = self.D @ psi.ravel() + t_phi
         u = t[: self.n_u].reshape(g.ny, g.nx + 1)
-        v = t[self.n_u:].reshape(g.ny + 1, g.nx)
+        v = t[self.n_u :].reshape(g.ny + 1, g.nx)
         elapsed = time.perf_counter() - start
-        logger.info("circulation solve: %d unknowns (%d islands), %.2f s", n_unknown,
-                    len(islands), elapsed)
+        logger.info(
+            "circulation solve: %d unknowns (%d islands), %.2f s", n_unknown, len(islands), elapsed
+        )
         return CirculationSolution(
-            flow=Flow.from_transports(g, u, v), psi=psi, potential_u=pot_u, potential_v=pot_v,
-            land_psi=land_psi, land_labels=self.labels,
-            info={"unknowns": n_unknown, "islands": len(islands), "solve_s": elapsed})
+            flow=Flow.from_transports(g, u, v),
+            psi=psi,
+            potential_u=pot_u,
+            potential_v=pot_v,
+            land_psi=land_psi,
+            land_labels=self.labels,
+            info={"unknowns": n_unknown, "islands": len(islands), "solve_s": elapsed},
+        )
 
     def _open_boundary(self, labels, fixed, col_of_island, ports, rows, cols, vals, psi0):
         """Fill P and ψ0 at open-boundary corners: land values joined linearly + ports."""
@@ -359,18 +404,26 @@ class BarotropicSolver:
         is_land = labels[per] >= 0
         if not is_land.any():
             if np.any(labels[per] < 0):
-                raise CirculationError("the whole domain edge is open; a land body or closed "
-                                       "edge must touch it to anchor the boundary ψ")
+                raise CirculationError(
+                    "the whole domain edge is open; a land body or closed "
+                    "edge must touch it to anchor the boundary ψ"
+                )
         start = int(np.argmax(is_land))
         order = np.roll(np.arange(per.size), -start)
         weights, coords = zip(*(self._face_weight(f) for f in self.perimeter_faces), strict=True)
         port_inflow = np.zeros(per.size)  # inflow through the face after each perimeter corner
         for port in ports:
-            hit = [k for k, f in enumerate(self.perimeter_faces) if f[0] == port.edge
-                   and port.coord_range[0] <= coords[k] <= port.coord_range[1] and weights[k] > 0]
+            hit = [
+                k
+                for k, f in enumerate(self.perimeter_faces)
+                if f[0] == port.edge
+                and port.coord_range[0] <= coords[k] <= port.coord_range[1]
+                and weights[k] > 0
+            ]
             if not hit:
-                raise CirculationError(f"port on the {port.edge} edge within {port.coord_range} "
-                                       "crosses no open face")
+                raise CirculationError(
+                    f"port on the {port.edge} edge within {port.coord_range} crosses no open face"
+                )
             w = np.array([weights[k] for k in hit])
             port_inflow[hit] += port.inflow * w / w.sum()
 
@@ -400,7 +453,8 @@ class BarotropicSolver:
             lab_a, lab_b = int(labels[per[a]]), int(labels[per[b]])
             if abs(inflow.sum()) > 1e-9 * max(1.0, np.abs(inflow).sum()):
                 raise CirculationError(
-                    f"ports on one open stretch must balance; net inflow {inflow.sum():.4g} m³/s")
+                    f"ports on one open stretch must balance; net inflow {inflow.sum():.4g} m³/s"
+                )
             frac = np.cumsum(w)[:-1] / w.sum()
             offset = np.cumsum(inflow)[:-1] - frac * inflow.sum()
             for p, fr, off in zip(run, frac, offset, strict=True):
@@ -428,8 +482,9 @@ def potential_transports(grid: Grid, source: np.ndarray) -> tuple[np.ndarray, np
         raise CirculationError(f"river discharge has shape {source.shape}, expected {g.shape}")
     if np.any(source[~g.wet] != 0):
         j, i = np.argwhere((source != 0) & ~g.wet)[0]
-        raise CirculationError(f"river discharge {source[j, i]} m³/s on the land cell "
-                               f"(j, i) = ({j}, {i})")
+        raise CirculationError(
+            f"river discharge {source[j, i]} m³/s on the land cell (j, i) = ({j}, {i})"
+        )
     pu = np.zeros((g.ny, g.nx + 1))
     pv = np.zeros((g.ny + 1, g.nx))
     if not np.any(source):
@@ -442,8 +497,7 @@ def potential_transports(grid: Grid, source: np.ndarray) -> tuple[np.ndarray, np
     rows, cols, vals = [], [], []
     diag = np.zeros(g.shape)
     # interior faces couple two cells
-    for c, a, b in ((cond_u[:, 1:-1], idx[:, :-1], idx[:, 1:]),
-                    (cond_v[1:-1], idx[:-1], idx[1:])):
+    for c, a, b in ((cond_u[:, 1:-1], idx[:, :-1], idx[:, 1:]), (cond_v[1:-1], idx[:-1], idx[1:])):
         ok = c > 0
         rows += [a[ok], b[ok]]
         cols += [b[ok], a[ok]]
@@ -460,8 +514,9 @@ def potential_transports(grid: Grid, source: np.ndarray) -> tuple[np.ndarray, np
     rows.append(idx[g.wet])
     cols.append(idx[g.wet])
     vals.append(diag[g.wet])
-    L = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                      shape=(n, n)).tolil()
+    L = sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
+    ).tolil()
     rhs = source[g.wet].copy()
     # wet regions without an open face: pin one cell, require a balanced source
     n_comp, comp = connected_components(sp.csr_matrix(L != 0), directed=False)
@@ -476,8 +531,10 @@ def potential_transports(grid: Grid, source: np.ndarray) -> tuple[np.ndarray, np
         members = np.nonzero(comp == k)[0]
         net = rhs[members].sum()
         if abs(net) > 1e-12 * max(1.0, np.abs(rhs[members]).sum()):
-            raise CirculationError(f"{net:.4g} m³/s of river discharge enters a wet region of "
-                                   f"{members.size} cells with no open boundary")
+            raise CirculationError(
+                f"{net:.4g} m³/s of river discharge enters a wet region of "
+                f"{members.size} cells with no open boundary"
+            )
         p = members[0]
         L[p, :] = 0.0
         L[p, p] = 1.0
@@ -507,12 +564,15 @@ def centre_velocities(flow: Flow, time: float = 0.0) -> tuple[np.ndarray, np.nda
     """Depth-averaged velocity at cell centres (mean of the two faces) [m/s]; NaN on land."""
     u, v = face_velocities(flow, time)
     wet = flow.grid.wet
-    return (np.where(wet, 0.5 * (u[:, 1:] + u[:, :-1]), np.nan),
-            np.where(wet, 0.5 * (v[1:] + v[:-1]), np.nan))
+    return (
+        np.where(wet, 0.5 * (u[:, 1:] + u[:, :-1]), np.nan),
+        np.where(wet, 0.5 * (v[1:] + v[:-1]), np.nan),
+    )
 
 
-def box_circulation(flow: Flow, *, x_range: tuple[float, float], y_range: tuple[float, float],
-                    time: float = 0.0) -> tuple[float, float]:
+def box_circulation(
+    flow: Flow, *, x_range: tuple[float, float], y_range: tuple[float, float], time: float = 0.0
+) -> tuple[float, float]:
     """Anticlockwise circulation ∮ u·dl [m²/s] and enclosed area [m²] of a box of cells.
 
     The loop joins the centres of the outermost cells of the box (faces between them carry the
@@ -526,34 +586,48 @@ def box_circulation(flow: Flow, *, x_range: tuple[float, float], y_range: tuple[
     if ii.size < 2 or jj.size < 2:
         raise CirculationError("the box must span at least two cells in each direction")
     i0, i1, j0, j1 = ii[0], ii[-1], jj[0], jj[-1]
-    gamma = ((u[j0, i0 + 1:i1 + 1] * g.spacing_u[j0, i0 + 1:i1 + 1]).sum()
-             + (v[j0 + 1:j1 + 1, i1] * g.spacing_v[j0 + 1:j1 + 1, i1]).sum()
-             - (u[j1, i0 + 1:i1 + 1] * g.spacing_u[j1, i0 + 1:i1 + 1]).sum()
-             - (v[j0 + 1:j1 + 1, i0] * g.spacing_v[j0 + 1:j1 + 1, i0]).sum())
-    area = g.area[j0 + 1:j1 + 1, i0 + 1:i1 + 1].sum()  # centre-to-centre loop ≈ inner cells
+    gamma = (
+        (u[j0, i0 + 1 : i1 + 1] * g.spacing_u[j0, i0 + 1 : i1 + 1]).sum()
+        + (v[j0 + 1 : j1 + 1, i1] * g.spacing_v[j0 + 1 : j1 + 1, i1]).sum()
+        - (u[j1, i0 + 1 : i1 + 1] * g.spacing_u[j1, i0 + 1 : i1 + 1]).sum()
+        - (v[j0 + 1 : j1 + 1, i0] * g.spacing_v[j0 + 1 : j1 + 1, i0]).sum()
+    )
+    area = g.area[j0 + 1 : j1 + 1, i0 + 1 : i1 + 1].sum()  # centre-to-centre loop ≈ inner cells
     return float(gamma), float(area)
 
 
-def strait_section(grid: Grid, *, lon: float = 110.2,
-                   lat_range: tuple[float, float] = (19.9, 20.5)) -> tuple[int, int, int]:
+def strait_section(
+    grid: Grid, *, lon: float = 110.2, lat_range: tuple[float, float] = (19.9, 20.5)
+) -> tuple[int, int, int]:
     """(i, j_first, j_last): the x-face column nearest ``lon`` and its run of flux faces.
 
     The run must be one contiguous stretch of water between two coasts in ``lat_range``.
     """
     i = int(np.argmin(np.abs(grid.x_edge - lon)))
-    rows = np.nonzero(grid.flux_u[:, i] & (grid.y_centre >= lat_range[0])
-                      & (grid.y_centre <= lat_range[1]))[0]
+    rows = np.nonzero(
+        grid.flux_u[:, i] & (grid.y_centre >= lat_range[0]) & (grid.y_centre <= lat_range[1])
+    )[0]
     if rows.size == 0:
-        raise CirculationError(f"no water at {lon}E between {lat_range[0]}N and {lat_range[1]}N:"
-                               " the Qiongzhou Strait is closed on this grid")
+        raise CirculationError(
+            f"no water at {lon}E between {lat_range[0]}N and {lat_range[1]}N:"
+            " the Qiongzhou Strait is closed on this grid"
+        )
     if np.any(np.diff(rows) != 1):
-        raise CirculationError(f"the section at {lon}E, {lat_range}N crosses more than one "
-                               "stretch of water; narrow lat_range")
+        raise CirculationError(
+            f"the section at {lon}E, {lat_range}N crosses more than one "
+            "stretch of water; narrow lat_range"
+        )
     return i, int(rows[0]), int(rows[-1])
 
 
-def strait_transport(flow: Flow, grid: Grid | None = None, *, time: float = 0.0,
-                     lon: float = 110.2, lat_range: tuple[float, float] = (19.9, 20.5)) -> float:
+def strait_transport(
+    flow: Flow,
+    grid: Grid | None = None,
+    *,
+    time: float = 0.0,
+    lon: float = 110.2,
+    lat_range: tuple[float, float] = (19.9, 20.5),
+) -> float:
     """Net WESTWARD transport [m³/s] through the Qiongzhou Strait section at ``lon``.
 
     Positive = westward, from the South China Sea shelf into the Beibu Gulf; negative = eastward.
@@ -563,7 +637,7 @@ def strait_transport(flow: Flow, grid: Grid | None = None, *, time: float = 0.0,
     grid = flow.grid if grid is None else grid
     i, j0, j1 = strait_section(grid, lon=lon, lat_range=lat_range)
     tu, _ = flow.at(time)
-    return float(-tu[j0:j1 + 1, i].sum())
+    return float(-tu[j0 : j1 + 1, i].sum())
 
 
 def corner_path(grid: Grid, vertices: Sequence[Sequence[float]]) -> tuple[np.ndarray, np.ndarray]:
@@ -572,8 +646,10 @@ def corner_path(grid: Grid, vertices: Sequence[Sequence[float]]) -> tuple[np.nda
     Each vertex goes to its nearest corner; between vertices the path steps one corner at a time
     (in x or y, whichever keeps it nearest the straight line), so consecutive corners share a face.
     """
-    pts = [(int(np.argmin(np.abs(grid.y_edge - y))), int(np.argmin(np.abs(grid.x_edge - x))))
-           for x, y in vertices]
+    pts = [
+        (int(np.argmin(np.abs(grid.y_edge - y))), int(np.argmin(np.abs(grid.x_edge - x))))
+        for x, y in vertices
+    ]
     path = [pts[0]]
     for (ja, ia), (jb, ib) in zip(pts[:-1], pts[1:], strict=True):
         j, i = ja, ia
@@ -590,10 +666,16 @@ def corner_path(grid: Grid, vertices: Sequence[Sequence[float]]) -> tuple[np.nda
     return jj, ii
 
 
-def mouth_exchange_profile(solver: BarotropicSolver, line: Sequence[Sequence[float]], *,
-                           psi_west: float, psi_east: float, exchange: float,
-                           west_fraction: float = 0.5,
-                           east_fraction: float = 0.5) -> dict[int, float]:
+def mouth_exchange_profile(
+    solver: BarotropicSolver,
+    line: Sequence[Sequence[float]],
+    *,
+    psi_west: float,
+    psi_east: float,
+    exchange: float,
+    west_fraction: float = 0.5,
+    east_fraction: float = 0.5,
+) -> dict[int, float]:
     """ψ [m³/s] prescribed at the water corners of a section between two land bodies.
 
     Along the section w runs from 0 at its first land corner to 1 at its last, in proportion to
@@ -606,8 +688,10 @@ def mouth_exchange_profile(solver: BarotropicSolver, line: Sequence[Sequence[flo
     Returns {flat corner index: ψ}.
     """
     if not (0 < west_fraction and 0 < east_fraction and west_fraction + east_fraction <= 1):
-        raise CirculationError("exchange fractions must be > 0 and sum to at most 1; got "
-                               f"west {west_fraction}, east {east_fraction}")
+        raise CirculationError(
+            "exchange fractions must be > 0 and sum to at most 1; got "
+            f"west {west_fraction}, east {east_fraction}"
+        )
     grid = solver.grid
     jj, ii = corner_path(grid, line)
     labels = solver.labels[jj, ii]
@@ -615,7 +699,7 @@ def mouth_exchange_profile(solver: BarotropicSolver, line: Sequence[Sequence[flo
     if water.size == 0 or labels[0] < 0 or labels[-1] < 0:
         raise CirculationError("the exchange section must start and end on land and cross water")
     first, last = water[0] - 1, water[-1] + 1
-    jj, ii, labels = jj[first:last + 1], ii[first:last + 1], labels[first:last + 1]
+    jj, ii, labels = jj[first : last + 1], ii[first : last + 1], labels[first : last + 1]
     # the face between consecutive corners: a v-face for an x step, a u-face for a y step
     x_step = jj[1:] == jj[:-1]
     ju, iu = np.minimum(jj[:-1], jj[1:]), np.minimum(ii[:-1], ii[1:])
@@ -655,8 +739,9 @@ def load_circulation_params(path: str | Path | None = None) -> dict:
     return params
 
 
-def bulk_wind_stress(wind_m_per_s: Sequence[float], *, drag_coefficient: float,
-                     rho_air: float = RHO_AIR) -> tuple[float, float]:
+def bulk_wind_stress(
+    wind_m_per_s: Sequence[float], *, drag_coefficient: float, rho_air: float = RHO_AIR
+) -> tuple[float, float]:
     """Wind stress τ = ρ_air C_d |W| W [N/m²] from a 10-m wind vector [m/s]."""
     w = np.asarray(wind_m_per_s, dtype=float)
     tau = rho_air * drag_coefficient * np.hypot(*w) * w
@@ -680,13 +765,20 @@ def _term_table(params: Mapping, name: str, season: str, key: str) -> Mapping:
     """The ``[name]`` geometry table of an exchange term that ``[season.<season>] key`` uses."""
     table = params.get(name)
     if not isinstance(table, Mapping):
-        raise CirculationError(f"[season.{season}] sets {key!r}, which needs a [{name}] table "
-                               "(see forcing/circulation.toml)")
+        raise CirculationError(
+            f"[season.{season}] sets {key!r}, which needs a [{name}] table "
+            "(see forcing/circulation.toml)"
+        )
     return table
 
 
-def solve_season(grid: Grid, *, season: str = "annual", params: Mapping | None = None,
-                 river_discharge: np.ndarray | None = None) -> CirculationSolution:
+def solve_season(
+    grid: Grid,
+    *,
+    season: str = "annual",
+    params: Mapping | None = None,
+    river_discharge: np.ndarray | None = None,
+) -> CirculationSolution:
     """Full `CirculationSolution` of one season of ``forcing/circulation.toml`` on a gulf grid."""
     params = load_circulation_params() if params is None else params
     seasons = params["season"]
@@ -701,12 +793,14 @@ def solve_season(grid: Grid, *, season: str = "annual", params: Mapping | None =
     hainan = int(solver.labels[j0, i])
     mainland = int(solver.labels[j1 + 1, i])
     if hainan < 0 or mainland < 0 or hainan == mainland:
-        raise CirculationError("the strait section does not join two distinct land bodies "
-                               "(Hainan to the south, the mainland to the north)")
+        raise CirculationError(
+            "the strait section does not join two distinct land bodies "
+            "(Hainan to the south, the mainland to the north)"
+        )
     q = np.zeros(grid.shape) if river_discharge is None else np.asarray(river_discharge, float)
     pot_u, _ = potential_transports(grid, q)
     target = float(table["strait_transport_sv_westward"]) * SVERDRUP
-    through_psi = target - float(-pot_u[j0:j1 + 1, i].sum())
+    through_psi = target - float(-pot_u[j0 : j1 + 1, i].sum())
     # westward transport = ψ(mainland) − ψ(Hainan); the mainland is the reference ψ = 0
     ports = []
     for spec in params.get("open_boundary", {}).get("port", []):
@@ -718,24 +812,36 @@ def solve_season(grid: Grid, *, season: str = "annual", params: Mapping | None =
         # operator is the same for all of them and the flow stays linear in the forcing
         exchange = float(table["mouth_exchange_sv_cyclonic"]) * SVERDRUP
         spec = _term_table(params, "mouth_exchange", season, "mouth_exchange_sv_cyclonic")
-        section_psi = mouth_exchange_profile(solver, spec["line"], psi_west=0.0,
-                                             psi_east=-through_psi,
-                                             exchange=CYCLONIC_SIGN * exchange,
-                                             west_fraction=float(spec.get("west_fraction", 0.5)),
-                                             east_fraction=float(spec.get("east_fraction", 0.5)))
-        ports += [BoundaryPort(spec["inflow_edge"], tuple(spec["inflow_range"]), exchange),
-                  BoundaryPort(spec["outflow_edge"], tuple(spec["outflow_range"]), -exchange)]
+        section_psi = mouth_exchange_profile(
+            solver,
+            spec["line"],
+            psi_west=0.0,
+            psi_east=-through_psi,
+            exchange=CYCLONIC_SIGN * exchange,
+            west_fraction=float(spec.get("west_fraction", 0.5)),
+            east_fraction=float(spec.get("east_fraction", 0.5)),
+        )
+        ports += [
+            BoundaryPort(spec["inflow_edge"], tuple(spec["inflow_range"]), exchange),
+            BoundaryPort(spec["outflow_edge"], tuple(spec["outflow_range"]), -exchange),
+        ]
     throughflow = float(table.get("shelf_throughflow_sv", 0.0)) * SVERDRUP
     if throughflow:
         spec = _term_table(params, "shelf_throughflow", season, "shelf_throughflow_sv")
-        ports += [BoundaryPort(spec["inflow_edge"], tuple(spec["inflow_range"]), throughflow),
-                  BoundaryPort(spec["outflow_edge"], tuple(spec["outflow_range"]), -throughflow)]
+        ports += [
+            BoundaryPort(spec["inflow_edge"], tuple(spec["inflow_range"]), throughflow),
+            BoundaryPort(spec["outflow_edge"], tuple(spec["outflow_range"]), -throughflow),
+        ]
     tau_x, tau_y = (np.full(grid.shape, float(t)) for t in table["wind_stress_n_per_m2"])
     coastal = float(table.get("coastal_current_stress_n_per_m2", 0.0))
     if coastal:
         spec = _term_table(params, "coastal_current", season, "coastal_current_stress_n_per_m2")
-        band = coastal_band(grid, lon_range=spec["lon_range"], lat_range=spec["lat_range"],
-                            width_km=float(spec["width_km"]))
+        band = coastal_band(
+            grid,
+            lon_range=spec["lon_range"],
+            lat_range=spec["lat_range"],
+            width_km=float(spec["width_km"]),
+        )
         direction = np.asarray(spec["downcoast_direction"], dtype=float)
         direction /= np.hypot(*direction)
         tau_x += coastal * direction[0] * band
@@ -743,13 +849,22 @@ def solve_season(grid: Grid, *, season: str = "annual", params: Mapping | None =
     rim = float(table.get("rim_current_stress_n_per_m2", 0.0))
     if rim:
         spec = _term_table(params, "rim_current", season, "rim_current_stress_n_per_m2")
-        along_x, along_y = rim_direction(grid, lon_range=spec["lon_range"],
-                                         lat_range=spec["lat_range"],
-                                         width_km=float(spec["width_km"]))
+        along_x, along_y = rim_direction(
+            grid,
+            lon_range=spec["lon_range"],
+            lat_range=spec["lat_range"],
+            width_km=float(spec["width_km"]),
+        )
         tau_x += rim * along_x
         tau_y += rim * along_y
-    return solver.solve(tau_x=tau_x, tau_y=tau_y, fixed={mainland: 0.0, hainan: -through_psi},
-                        ports=ports, river_discharge=q, section_psi=section_psi)
+    return solver.solve(
+        tau_x=tau_x,
+        tau_y=tau_y,
+        fixed={mainland: 0.0, hainan: -through_psi},
+        ports=ports,
+        river_discharge=q,
+        section_psi=section_psi,
+    )
 
 
 def _cell_spacing_km(grid: Grid) -> tuple[float, float]:
@@ -760,8 +875,14 @@ def _cell_spacing_km(grid: Grid) -> tuple[float, float]:
     return float(dy_km), float(dx_km)
 
 
-def coastal_band(grid: Grid, *, lon_range: Sequence[float], lat_range: Sequence[float],
-                 width_km: float, distance_km: np.ndarray | None = None) -> np.ndarray:
+def coastal_band(
+    grid: Grid,
+    *,
+    lon_range: Sequence[float],
+    lat_range: Sequence[float],
+    width_km: float,
+    distance_km: np.ndarray | None = None,
+) -> np.ndarray:
     """(ny, nx) bool: wet cells within ``width_km`` of land inside a lon/lat box.
 
     ``distance_km``: the wet cells' distance to land [km], if the caller already has it.
@@ -769,13 +890,19 @@ def coastal_band(grid: Grid, *, lon_range: Sequence[float], lat_range: Sequence[
     if distance_km is None:
         distance_km = distance_transform_edt(grid.wet, sampling=_cell_spacing_km(grid))
     lon_c, lat_c = np.meshgrid(grid.x_centre, grid.y_centre)
-    return (grid.wet & (distance_km <= width_km)
-            & (lon_c >= lon_range[0]) & (lon_c <= lon_range[1])
-            & (lat_c >= lat_range[0]) & (lat_c <= lat_range[1]))
+    return (
+        grid.wet
+        & (distance_km <= width_km)
+        & (lon_c >= lon_range[0])
+        & (lon_c <= lon_range[1])
+        & (lat_c >= lat_range[0])
+        & (lat_c <= lat_range[1])
+    )
 
 
-def rim_direction(grid: Grid, *, lon_range: Sequence[float], lat_range: Sequence[float],
-                  width_km: float) -> tuple[np.ndarray, np.ndarray]:
+def rim_direction(
+    grid: Grid, *, lon_range: Sequence[float], lat_range: Sequence[float], width_km: float
+) -> tuple[np.ndarray, np.ndarray]:
     """(ny, nx) unit vector (x, y) along the coast, land on the right, on a `coastal_band`.
 
     The direction of a buoyant coastal current in the northern hemisphere (the coast on its
@@ -788,15 +915,21 @@ def rim_direction(grid: Grid, *, lon_range: Sequence[float], lat_range: Sequence
     sigma_cells = 0.25 * width_km / np.array([dy_km, dx_km])
     grad_y, grad_x = np.gradient(gaussian_filter(distance_km, sigma_cells), dy_km, dx_km)
     norm = np.hypot(grad_x, grad_y)
-    band = coastal_band(grid, lon_range=lon_range, lat_range=lat_range, width_km=width_km,
-                        distance_km=distance_km)
+    band = coastal_band(
+        grid, lon_range=lon_range, lat_range=lat_range, width_km=width_km, distance_km=distance_km
+    )
     band &= norm > 0
     safe = np.where(band, norm, 1.0)
     return np.where(band, grad_y / safe, 0.0), np.where(band, -grad_x / safe, 0.0)
 
 
-def residual_flow(grid: Grid, *, season: str = "annual", params: Mapping | None = None,
-                  river_discharge: np.ndarray | None = None) -> Flow:
+def residual_flow(
+    grid: Grid,
+    *,
+    season: str = "annual",
+    params: Mapping | None = None,
+    river_discharge: np.ndarray | None = None,
+) -> Flow:
     """Steady residual circulation of one season on a Beibu Gulf grid [m³/s face transports].
 
     Parameters
@@ -809,8 +942,13 @@ def residual_flow(grid: Grid, *, season: str = "annual", params: Mapping | None 
     return solve_season(grid, season=season, params=params, river_discharge=river_discharge).flow
 
 
-def seasonal_flow(grid: Grid, *, seasons: Sequence[str] = SEASONS, params: Mapping | None = None,
-                  river_discharge: np.ndarray | None = None) -> Flow:
+def seasonal_flow(
+    grid: Grid,
+    *,
+    seasons: Sequence[str] = SEASONS,
+    params: Mapping | None = None,
+    river_discharge: np.ndarray | None = None,
+) -> Flow:
     """Periodic `Flow.series` over one year, one steady field per season at mid-season.
 
     Times [s from 1 January]: the middle of each season's months in ``[season.*].months``
@@ -821,20 +959,40 @@ def seasonal_flow(grid: Grid, *, seasons: Sequence[str] = SEASONS, params: Mappi
     for name in seasons:
         table = params["season"].get(name)
         if table is None or "mid_day_of_year" not in table:
-            raise CirculationError(f"season {name!r} needs a [season.{name}] table with "
-                                   "mid_day_of_year")
+            raise CirculationError(
+                f"season {name!r} needs a [season.{name}] table with mid_day_of_year"
+            )
         flow = residual_flow(grid, season=name, params=params, river_discharge=river_discharge)
         times.append(float(table["mid_day_of_year"]) * DAY)
         us.append(flow.transport_u[0])
         vs.append(flow.transport_v[0])
     order = np.argsort(times)
-    return Flow.series(grid, [times[k] for k in order], [us[k] for k in order],
-                       [vs[k] for k in order], periodic=True, period=YEAR_PERIOD)
+    return Flow.series(
+        grid,
+        [times[k] for k in order],
+        [us[k] for k in order],
+        [vs[k] for k in order],
+        periodic=True,
+        period=YEAR_PERIOD,
+    )
 
 
 __all__ = [
-    "SEASONS", "BarotropicSolver", "BoundaryPort", "CirculationError", "CirculationSolution",
-    "box_circulation", "bulk_wind_stress", "centre_velocities", "face_velocities",
-    "load_circulation_params", "potential_transports", "residual_flow", "rim_direction",
-    "seasonal_flow", "solve_season", "strait_section", "strait_transport",
+    "SEASONS",
+    "BarotropicSolver",
+    "BoundaryPort",
+    "CirculationError",
+    "CirculationSolution",
+    "box_circulation",
+    "bulk_wind_stress",
+    "centre_velocities",
+    "face_velocities",
+    "load_circulation_params",
+    "potential_transports",
+    "residual_flow",
+    "rim_direction",
+    "seasonal_flow",
+    "solve_season",
+    "strait_section",
+    "strait_transport",
 ]

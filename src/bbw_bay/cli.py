@@ -159,7 +159,7 @@ def _region_budget_lines(budget: dict) -> list[str]:
     if not budget:
         return []
     first = next(iter(budget.values()))
-    sections = [k[len("inflow_"):-len("_g")] for k in first if k.startswith("inflow_")]
+    sections = [k[len("inflow_") : -len("_g")] for k in first if k.startswith("inflow_")]
     header = "".join(f"{'in: ' + s:>22}" for s in sections)
     lines = [
         "  gulf proper budget [t] (inflow > 0 into the gulf):",
@@ -347,8 +347,10 @@ def _print_diagnostic_zone_means(ds) -> None:
 
     ages = [v for v in ds.data_vars if str(v).endswith("_mean_days")]
     tags = [v for v in ds.data_vars if "@" in str(v)]
-    for names, what in ((ages, "mean age since release [days]"),
-                        (tags, "tagged contributions, time mean [mg/L]")):
+    for names, what in (
+        (ages, "mean age since release [days]"),
+        (tags, "tagged contributions, time mean [mg/L]"),
+    ):
         if not names:
             continue
         table = zone_means(ds, names)
@@ -419,13 +421,16 @@ def cmd_residence(args) -> int:
         if not setup_has_seasons(config):
             break
     if not args.quiet:
-        print("e-folding residence time [days] of a conservative tracer filling each region "
-              "(steady flow, upwind, implicit Euler dt = 1 d)")
+        print(
+            "e-folding residence time [days] of a conservative tracer filling each region "
+            "(steady flow, upwind, implicit Euler dt = 1 d)"
+        )
         columns = list(table)
         print(f"{'region':<22}" + "".join(f"{c:>10}" for c in columns))
         for region in next(iter(table.values())):
             cells = "".join(
-                f"{table[c][region]:10.1f}" if np.isfinite(table[c][region])
+                f"{table[c][region]:10.1f}"
+                if np.isfinite(table[c][region])
                 else f"{'>' + str(int(args.max_days)):>10}"
                 for c in columns
             )
@@ -502,8 +507,9 @@ def _record_index(text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise UsageError(f"--time must be 'mean' or a record index (0, 1, ..., -1); "
-                         f"found {text!r}") from None
+        raise UsageError(
+            f"--time must be 'mean' or a record index (0, 1, ..., -1); found {text!r}"
+        ) from None
 
 
 def cmd_plot(args) -> int:
@@ -540,29 +546,37 @@ def _receptors(model, args):
 
     grid = model.grid
     shipped = grid.geographic
-    points = load_control_points(args.points) if args.points else (
-        load_control_points() if shipped else [])
+    points = (
+        load_control_points(args.points)
+        if args.points
+        else (load_control_points() if shipped else [])
+    )
     zones = []
     if args.zones != "none":
         zones = load_zones(args.zones) if args.zones else (load_zones() if shipped else [])
     receptors = point_receptors(grid, points) + zone_receptors(grid, zones)
     if not receptors:
-        raise UsageError("no receptors: give --points FILE (control points with x_m, y_m) for a "
-                         "cartesian config")
+        raise UsageError(
+            "no receptors: give --points FILE (control points with x_m, y_m) for a cartesian config"
+        )
     return select_receptors(receptors, args.receptors)
 
 
 def _superposition_lines(check: dict) -> list[str]:
     lines = ["superposition check (Σ contributions + background vs full steady solves):"]
     for name, c in check["tracers"].items():
-        line = (f"  {name:<5} vs upwind full solve: max |diff| {c['upwind_max_abs_diff']:.2e} mg/L"
-                f" (relative {c['upwind_max_rel_diff']:.1e})")
+        line = (
+            f"  {name:<5} vs upwind full solve: max |diff| {c['upwind_max_abs_diff']:.2e} mg/L"
+            f" (relative {c['upwind_max_rel_diff']:.1e})"
+        )
         if "scheme_error" in c:
             line += f"; {check['advection']} steady state failed: {c['scheme_error']}"
         elif check["advection"] != "upwind":
-            line += (f"; vs the {check['advection']} steady state: max |diff| "
-                     f"{c['scheme_max_abs_diff']:.3g} mg/L, largest relative "
-                     f"{100 * c['scheme_max_rel_diff']:.1f} % (at {c['scheme_worst_receptor']})")
+            line += (
+                f"; vs the {check['advection']} steady state: max |diff| "
+                f"{c['scheme_max_abs_diff']:.3g} mg/L, largest relative "
+                f"{100 * c['scheme_max_rel_diff']:.1f} % (at {c['scheme_worst_receptor']})"
+            )
         lines.append(line)
     return lines
 
@@ -590,14 +604,21 @@ def cmd_apportion(args) -> int:
     receptors = _receptors(model, args)
     factors = Factorisations(model)
     t0 = time.perf_counter()
-    matrix = response_coefficients(model, receptors=receptors, tracers=_tracer_list(args.tracer),
-                                   factors=factors, label=args.season or "annual")
+    matrix = response_coefficients(
+        model,
+        receptors=receptors,
+        tracers=_tracer_list(args.tracer),
+        factors=factors,
+        label=args.season or "annual",
+    )
     ds = apportionment_dataset(matrix)
     wall = time.perf_counter() - t0
     if not args.quiet:
         print(apportionment_table(ds, top=args.top, by=args.by))
-        print(f"response coefficients of {len(matrix.sources)} sources at {len(receptors)} "
-              f"receptors: {factors.count} factorisation(s), adjoint solves, {wall:.2f} s")
+        print(
+            f"response coefficients of {len(matrix.sources)} sources at {len(receptors)} "
+            f"receptors: {factors.count} factorisation(s), adjoint solves, {wall:.2f} s"
+        )
     if not args.no_check:
         check = superposition_check(model, matrix)
         ds.attrs["superposition_check"] = json.dumps(check)
@@ -607,16 +628,17 @@ def cmd_apportion(args) -> int:
         apportionment_csv(ds, args.csv)
         print(f"wrote {args.csv}")
     if args.output:
-        add_provenance(ds, config_text=config.text, settings=model.settings(),
-                       inputs=_checksums(config))
+        add_provenance(
+            ds, config_text=config.text, settings=model.settings(), inputs=_checksums(config)
+        )
         write_netcdf(ds, args.output, overwrite=True)
         print(f"wrote {args.output}")
     if args.maps or args.map_png:
-        maps = contribution_maps(model, sources=args.map_sources, tracers=matrix.tracers,
-                                 factors=factors)
+        maps = contribution_maps(
+            model, sources=args.map_sources, tracers=matrix.tracers, factors=factors
+        )
         if args.maps:
-            write_netcdf(add_provenance(maps, config_text=config.text), args.maps,
-                         overwrite=True)
+            write_netcdf(add_provenance(maps, config_text=config.text), args.maps, overwrite=True)
             print(f"wrote {args.maps}")
         if args.map_png:
             from bbw_bay.plots import contribution_map, save_figure
@@ -629,9 +651,10 @@ def cmd_apportion(args) -> int:
         from bbw_bay.plots import apportionment_bars, save_figure
 
         tracer = matrix.tracers[0]
-        ax = apportionment_bars(ds["contribution"].sel(tracer=tracer).rename(receptor="zone"),
-                                title=f"Source apportionment of {tracer} (excess over the "
-                                      "background)")
+        ax = apportionment_bars(
+            ds["contribution"].sel(tracer=tracer).rename(receptor="zone"),
+            title=f"Source apportionment of {tracer} (excess over the background)",
+        )
         save_figure(ax.figure, args.plot)
         print(f"wrote {args.plot}")
     return 0
@@ -659,8 +682,9 @@ def cmd_capacity(args) -> int:
     try:
         growth = float(args.growth)
     except ValueError:
-        raise UsageError(f"--growth must be a number (a fraction, e.g. 0.2) or inf; got "
-                         f"{args.growth!r}") from None
+        raise UsageError(
+            f"--growth must be a number (a fraction, e.g. 0.2) or inf; got {args.growth!r}"
+        ) from None
     config = load_config(args.config, args.set)
     for path in (args.output, args.csv, args.plot):
         if path:
@@ -675,11 +699,20 @@ def cmd_capacity(args) -> int:
     built = time.perf_counter()
     results, datasets, failures = [], [], 0
     for tracer in tracers:
-        matrices = [response_coefficients(model, receptors=receptors, tracers=[tracer],
-                                          factors=factors[label], label=label)
-                    for label, model in models.items()]
-        problem = build_problem(matrices, tracer=tracer, controlled=controlled, mode=args.mode,
-                                growth=growth, target_class=args.target_class)
+        matrices = [
+            response_coefficients(
+                model, receptors=receptors, tracers=[tracer], factors=factors[label], label=label
+            )
+            for label, model in models.items()
+        ]
+        problem = build_problem(
+            matrices,
+            tracer=tracer,
+            controlled=controlled,
+            mode=args.mode,
+            growth=growth,
+            target_class=args.target_class,
+        )
         result = solve(problem, skip_unattainable=args.skip_unattainable)
         results.append(result)
         datasets.append(capacity_dataset(result))
@@ -689,17 +722,22 @@ def cmd_capacity(args) -> int:
             check = verify(models, result)
             failures += not check["passed"]
             datasets[-1].attrs["verification"] = json.dumps(
-                {k: v for k, v in check.items() if k != "rows"})
+                {k: v for k, v in check.items() if k != "rows"}
+            )
             if not args.quiet:
-                print(f"  forward check (upwind steady run with the allowable loads): "
-                      f"{'PASS' if check['passed'] else 'FAIL'} — largest (value − limit)/limit "
-                      f"{check['max_relative_excess']:.1e}, binding rows within "
-                      f"{check['max_binding_gap']:.1e} of their limit (tolerance "
-                      f"{check['rtol']:.0e} relative)")
+                print(
+                    f"  forward check (upwind steady run with the allowable loads): "
+                    f"{'PASS' if check['passed'] else 'FAIL'} — largest (value − limit)/limit "
+                    f"{check['max_relative_excess']:.1e}, binding rows within "
+                    f"{check['max_binding_gap']:.1e} of their limit (tolerance "
+                    f"{check['rtol']:.0e} relative)"
+                )
     if not args.quiet:
-        print(f"{len(models)} season(s), {len(receptors)} receptors, {len(controlled)} controlled "
-              f"of {len(first.sources)} sources; build {built - t0:.1f} s, coefficients + LP + "
-              f"checks {time.perf_counter() - built:.1f} s")
+        print(
+            f"{len(models)} season(s), {len(receptors)} receptors, {len(controlled)} controlled "
+            f"of {len(first.sources)} sources; build {built - t0:.1f} s, coefficients + LP + "
+            f"checks {time.perf_counter() - built:.1f} s"
+        )
     if args.csv:
         capacity_csv(results, args.csv)
         print(f"wrote {args.csv}")
@@ -724,8 +762,9 @@ def _write_capacity(datasets, path, config, model) -> None:
             if key in item.attrs:
                 ds.attrs[f"{key}_{item.attrs['tracer']}"] = item.attrs[key]
     ds.attrs["title"] = "bbw_bay allowable loads (response-coefficient method, HiGHS LP)"
-    add_provenance(ds, config_text=config.text, settings=model.settings(),
-                   inputs=_checksums(config))
+    add_provenance(
+        ds, config_text=config.text, settings=model.settings(), inputs=_checksums(config)
+    )
     write_netcdf(ds, path, overwrite=True)
 
 
@@ -741,8 +780,9 @@ def _plot_capacity(results, path) -> None:
     names = [n for n, c in zip(p.sources, p.controlled, strict=True) if c]
     current = {n: float(p.today[p.sources.index(n)]) for n in names}
     allowable = {n: float(r.allowable[p.sources.index(n)]) for n in names}
-    ax = capacity_bars(current, allowable, title=f"{p.tracer}: today's vs allowable loads "
-                                                 f"({p.mode})")
+    ax = capacity_bars(
+        current, allowable, title=f"{p.tracer}: today's vs allowable loads ({p.mode})"
+    )
     save_figure(ax.figure, path)
     print(f"wrote {path}")
 
@@ -750,15 +790,26 @@ def _plot_capacity(results, path) -> None:
 def _receptor_options(p) -> None:
     """--receptors, --points, --zones: which control points and zone means constrain (p: a parser
     or an argument group)."""
-    p.add_argument("--receptors", default=None, metavar="SELECTOR",
-                   help='receptors to use: keys ("maowei_centre,zone:maowei_sea") or fields '
-                        '("province=Guangxi", "kind=zone"); default all')
-    p.add_argument("--points", default=None, metavar="FILE",
-                   help="control points TOML (default forcing/control_points.toml on lon/lat "
-                        "grids)")
-    p.add_argument("--zones", default=None, metavar="FILE",
-                   help='zones TOML for zone-mean receptors (default forcing/zones.toml on '
-                        'lon/lat grids; "none" for points only)')
+    p.add_argument(
+        "--receptors",
+        default=None,
+        metavar="SELECTOR",
+        help='receptors to use: keys ("maowei_centre,zone:maowei_sea") or fields '
+        '("province=Guangxi", "kind=zone"); default all',
+    )
+    p.add_argument(
+        "--points",
+        default=None,
+        metavar="FILE",
+        help="control points TOML (default forcing/control_points.toml on lon/lat grids)",
+    )
+    p.add_argument(
+        "--zones",
+        default=None,
+        metavar="FILE",
+        help="zones TOML for zone-mean receptors (default forcing/zones.toml on "
+        'lon/lat grids; "none" for points only)',
+    )
 
 
 def _add_capacity_commands(command, common) -> None:
@@ -781,16 +832,35 @@ def _add_capacity_commands(command, common) -> None:
     receptor_options(p)
     p.add_argument("--tracer", default=None, help="tracer(s), e.g. DIN or DIN,PO4 (default all)")
     p.add_argument("--top", type=int, default=3, help="contributors listed per receptor")
-    p.add_argument("--by", default="source", choices=("source", "province", "kind"),
-                   help="group the contributors")
-    p.add_argument("--no-check", action="store_true",
-                   help="skip the superposition check (two full steady solves)")
-    p.add_argument("--maps", default=None, metavar="NC",
-                   help="write each source's steady contribution field to this netCDF")
-    p.add_argument("--map-sources", default=None, metavar="SELECTOR",
-                   help="sources for --maps (names or FIELD=VALUE; default all)")
-    p.add_argument("--map-png", default=None, metavar="PNG",
-                   help="draw the contribution map of the first --map-sources source")
+    p.add_argument(
+        "--by",
+        default="source",
+        choices=("source", "province", "kind"),
+        help="group the contributors",
+    )
+    p.add_argument(
+        "--no-check",
+        action="store_true",
+        help="skip the superposition check (two full steady solves)",
+    )
+    p.add_argument(
+        "--maps",
+        default=None,
+        metavar="NC",
+        help="write each source's steady contribution field to this netCDF",
+    )
+    p.add_argument(
+        "--map-sources",
+        default=None,
+        metavar="SELECTOR",
+        help="sources for --maps (names or FIELD=VALUE; default all)",
+    )
+    p.add_argument(
+        "--map-png",
+        default=None,
+        metavar="PNG",
+        help="draw the contribution map of the first --map-sources source",
+    )
     p = command(
         "capacity",
         cmd_capacity,
@@ -800,30 +870,54 @@ def _add_capacity_commands(command, common) -> None:
     )
     common(p, output=False)
     receptor_options(p)
-    p.add_argument("--seasons", default=None, metavar="S1,S2",
-                   help="stack the constraints of several seasons (e.g. winter,summer)")
-    p.add_argument("--sources", default=None, metavar="SELECTOR",
-                   help='controlled sources: names ("Nanliu,Qin") or fields '
-                        '("province=Guangxi,kind=river"); default all; the rest stay at '
-                        "today's loads")
-    p.add_argument("--mode", default="max", choices=("max", "min-reduction", "uniform"),
-                   help="max: largest total allowable load; min-reduction: smallest total cut; "
-                        "uniform: smallest equal-percentage cut")
-    p.add_argument("--growth", default="0.2",
-                   help="max mode: loads may grow to (1 + growth) × today's (default 0.2; inf "
-                        "for no bound)")
-    p.add_argument("--tracer", default=None,
-                   help="tracer(s), e.g. DIN or DIN,PO4 (default every tracer with a GB 3097 "
-                        "limit)")
-    p.add_argument("--target-class", type=int, default=None, choices=(1, 2, 3, 4),
-                   help="one GB 3097 class for every receptor (default each receptor's own)")
-    p.add_argument("--skip-unattainable", action="store_true",
-                   help="leave out receptors that background + fixed sources already exceed "
-                        "(listed), and solve for the rest")
-    p.add_argument("--all-sources", action="store_true",
-                   help="list the fixed sources in the table too")
-    p.add_argument("--no-verify", action="store_true",
-                   help="skip the forward-run verification")
+    p.add_argument(
+        "--seasons",
+        default=None,
+        metavar="S1,S2",
+        help="stack the constraints of several seasons (e.g. winter,summer)",
+    )
+    p.add_argument(
+        "--sources",
+        default=None,
+        metavar="SELECTOR",
+        help='controlled sources: names ("Nanliu,Qin") or fields '
+        '("province=Guangxi,kind=river"); default all; the rest stay at '
+        "today's loads",
+    )
+    p.add_argument(
+        "--mode",
+        default="max",
+        choices=("max", "min-reduction", "uniform"),
+        help="max: largest total allowable load; min-reduction: smallest total cut; "
+        "uniform: smallest equal-percentage cut",
+    )
+    p.add_argument(
+        "--growth",
+        default="0.2",
+        help="max mode: loads may grow to (1 + growth) × today's (default 0.2; inf for no bound)",
+    )
+    p.add_argument(
+        "--tracer",
+        default=None,
+        help="tracer(s), e.g. DIN or DIN,PO4 (default every tracer with a GB 3097 limit)",
+    )
+    p.add_argument(
+        "--target-class",
+        type=int,
+        default=None,
+        choices=(1, 2, 3, 4),
+        help="one GB 3097 class for every receptor (default each receptor's own)",
+    )
+    p.add_argument(
+        "--skip-unattainable",
+        action="store_true",
+        help="leave out receptors that background + fixed sources already exceed "
+        "(listed), and solve for the rest",
+    )
+    p.add_argument(
+        "--all-sources", action="store_true", help="list the fixed sources in the table too"
+    )
+    p.add_argument("--no-verify", action="store_true", help="skip the forward-run verification")
 
 
 # ---------------------------------------------------------------------- scenarios, ensembles
@@ -857,16 +951,23 @@ def cmd_scenarios(args) -> int:
         _check_writable(Path(args.csv), args.overwrite)
     t0 = time.perf_counter()
     with open_executor(workers=args.workers, scheduler=args.scheduler) as executor:
-        ds = run_scenarios(spec, executor=executor, retries=args.retries,
-                           progress=_task_progress(args.quiet, "scenario"))
+        ds = run_scenarios(
+            spec,
+            executor=executor,
+            retries=args.retries,
+            progress=_task_progress(args.quiet, "scenario"),
+        )
     wall = time.perf_counter() - t0
     write_netcdf(ds, out, overwrite=args.overwrite)
     if args.csv:
         _write_table_csv(Path(args.csv), lambda tmp: to_csv(ds, tmp))
     if not args.quiet:
         print(comparison_table(ds))
-        print(f"wrote {out}" + (f" and {args.csv}" if args.csv else "")
-              + f" ({ds.sizes['scenario']} cases, {wall:.1f} s)")
+        print(
+            f"wrote {out}"
+            + (f" and {args.csv}" if args.csv else "")
+            + f" ({ds.sizes['scenario']} cases, {wall:.1f} s)"
+        )
     return 0
 
 
@@ -887,28 +988,46 @@ def cmd_ensemble(args) -> int:
     capacity = _ensemble_capacity_options(args, spec)
     t0 = time.perf_counter()
     with open_executor(workers=args.workers, scheduler=args.scheduler) as executor:
-        options = {"members": args.members, "seed": args.seed, "executor": executor,
-                   "retries": args.retries, "progress": _task_progress(args.quiet, "member")}
-        ds = (run_ensemble(spec, **options) if capacity is None
-              else run_capacity_ensemble(spec, **options, **capacity))
+        options = {
+            "members": args.members,
+            "seed": args.seed,
+            "executor": executor,
+            "retries": args.retries,
+            "progress": _task_progress(args.quiet, "member"),
+        }
+        ds = (
+            run_ensemble(spec, **options)
+            if capacity is None
+            else run_capacity_ensemble(spec, **options, **capacity)
+        )
     wall = time.perf_counter() - t0
     write_netcdf(ds, out, overwrite=args.overwrite)
     if not args.quiet:
         print(ensemble_table(ds) if capacity is None else capacity_band_table(ds))
-        print(f"wrote {out} ({ds.sizes['member']} members, seed {ds.attrs['seed']}, "
-              f"{wall:.1f} s)")
+        print(f"wrote {out} ({ds.sizes['member']} members, seed {ds.attrs['seed']}, {wall:.1f} s)")
     return 0
 
 
-_ENSEMBLE_CAPACITY_OPTIONS = ("sources", "tracer", "mode", "growth", "skip_unattainable", "points",
-                              "zones", "receptors")
+_ENSEMBLE_CAPACITY_OPTIONS = (
+    "sources",
+    "tracer",
+    "mode",
+    "growth",
+    "skip_unattainable",
+    "points",
+    "zones",
+    "receptors",
+)
 
 
 def _ensemble_capacity_options(args, spec) -> dict | None:
     """Keyword arguments of `run_capacity_ensemble` from ``ensemble --capacity`` (None without
     --capacity; its options alone are a usage error)."""
-    given = [f"--{name.replace('_', '-')}" for name in _ENSEMBLE_CAPACITY_OPTIONS
-             if getattr(args, name) not in (None, False)]
+    given = [
+        f"--{name.replace('_', '-')}"
+        for name in _ENSEMBLE_CAPACITY_OPTIONS
+        if getattr(args, name) not in (None, False)
+    ]
     if not args.capacity:
         if given:
             raise UsageError(f"{', '.join(given)} only apply with --capacity")
@@ -916,16 +1035,22 @@ def _ensemble_capacity_options(args, spec) -> dict | None:
     try:
         growth = float(args.growth) if args.growth is not None else 0.2
     except ValueError:
-        raise UsageError(f"--growth must be a number (a fraction, e.g. 0.2) or inf; got "
-                         f"{args.growth!r}") from None
+        raise UsageError(
+            f"--growth must be a number (a fraction, e.g. 0.2) or inf; got {args.growth!r}"
+        ) from None
     receptors = None
     if args.points or args.zones or args.receptors:
         from bbw_bay.ensembles import member_model, neutral_member
 
         receptors = _receptors(member_model(neutral_member(spec), spec=spec), args)
-    return {"tracer": args.tracer or "DIN", "sources": args.sources, "mode": args.mode or "max",
-            "growth": growth, "skip_unattainable": args.skip_unattainable,
-            "receptors": receptors}
+    return {
+        "tracer": args.tracer or "DIN",
+        "sources": args.sources,
+        "mode": args.mode or "max",
+        "growth": growth,
+        "skip_unattainable": args.skip_unattainable,
+        "receptors": receptors,
+    }
 
 
 def _add_scenario_commands(command) -> None:
@@ -935,16 +1060,30 @@ def _add_scenario_commands(command) -> None:
         p.add_argument("spec", help=f"{what} TOML file (see configs/{what}s/, docs/scenarios.md)")
         p.add_argument("-o", "--output", help="output netCDF (default: SPEC_NAME.nc)")
         p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-        p.add_argument("--workers", type=int, default=None, metavar="N",
-                       help="run tasks on a local dask cluster of N single-threaded worker "
-                            "processes (default: serially)")
-        p.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                       help="run tasks on an existing dask cluster, e.g. tcp://host:8786")
-        p.add_argument("--retries", type=int, default=None if what == "ensemble" else 2,
-                       help="extra attempts for a failed task (default 2)")
+        p.add_argument(
+            "--workers",
+            type=int,
+            default=None,
+            metavar="N",
+            help="run tasks on a local dask cluster of N single-threaded worker "
+            "processes (default: serially)",
+        )
+        p.add_argument(
+            "--scheduler",
+            default=None,
+            metavar="ADDRESS",
+            help="run tasks on an existing dask cluster, e.g. tcp://host:8786",
+        )
+        p.add_argument(
+            "--retries",
+            type=int,
+            default=None if what == "ensemble" else 2,
+            help="extra attempts for a failed task (default 2)",
+        )
         verbosity = p.add_mutually_exclusive_group()
-        verbosity.add_argument("-q", "--quiet", action="store_true",
-                               help="print nothing but errors")
+        verbosity.add_argument(
+            "-q", "--quiet", action="store_true", help="print nothing but errors"
+        )
         verbosity.add_argument("-v", "--verbose", action="store_true", help="log details")
 
     p = command(
@@ -963,25 +1102,45 @@ def _add_scenario_commands(command) -> None:
     )
     tasks(p, "ensemble")
     p.add_argument("--members", type=int, default=None, help="ensemble size (default: the file's)")
-    p.add_argument("--seed", type=int, default=None,
-                   help="random seed; the same seed gives the same members (default: the file's)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="random seed; the same seed gives the same members (default: the file's)",
+    )
     band = p.add_argument_group("allowable-load bands (--capacity; see `bbw-bay capacity`)")
-    band.add_argument("--capacity", action="store_true",
-                      help="solve the capacity LP in every member: percentiles of each "
-                           "controlled source's allowable load and the share of members with "
-                           "an answer")
-    band.add_argument("--sources", default=None, metavar="SELECTOR",
-                      help='controlled sources: names or fields ("province=Guangxi,kind=river");'
-                           " default all")
-    band.add_argument("--tracer", default=None, help="one tracer with a GB 3097 limit (default "
-                                                     "DIN)")
-    band.add_argument("--mode", default=None, choices=("max", "min-reduction", "uniform"),
-                      help="as in `bbw-bay capacity` (default max)")
-    band.add_argument("--growth", default=None,
-                      help="max mode: loads may grow to (1 + growth) × today's (default 0.2; "
-                           "inf for no bound)")
-    band.add_argument("--skip-unattainable", action="store_true",
-                      help="leave out receptors that background + fixed sources already exceed")
+    band.add_argument(
+        "--capacity",
+        action="store_true",
+        help="solve the capacity LP in every member: percentiles of each "
+        "controlled source's allowable load and the share of members with "
+        "an answer",
+    )
+    band.add_argument(
+        "--sources",
+        default=None,
+        metavar="SELECTOR",
+        help='controlled sources: names or fields ("province=Guangxi,kind=river"); default all',
+    )
+    band.add_argument(
+        "--tracer", default=None, help="one tracer with a GB 3097 limit (default DIN)"
+    )
+    band.add_argument(
+        "--mode",
+        default=None,
+        choices=("max", "min-reduction", "uniform"),
+        help="as in `bbw-bay capacity` (default max)",
+    )
+    band.add_argument(
+        "--growth",
+        default=None,
+        help="max mode: loads may grow to (1 + growth) × today's (default 0.2; inf for no bound)",
+    )
+    band.add_argument(
+        "--skip-unattainable",
+        action="store_true",
+        help="leave out receptors that background + fixed sources already exceed",
+    )
     _receptor_options(band)
 
 
@@ -1057,8 +1216,12 @@ def build_parser() -> argparse.ArgumentParser:
         "bbw-bay residence configs/beibu_gulf.toml --season winter,summer",
     )
     common(p, output=False)
-    p.add_argument("--max-days", type=float, default=400.0,
-                   help="stop marching after this many days (default 400)")
+    p.add_argument(
+        "--max-days",
+        type=float,
+        default=400.0,
+        help="stop marching after this many days (default 400)",
+    )
     common(
         command(
             "check",
@@ -1102,9 +1265,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("concentration", "class", "flow", "timeseries", "scenarios"),
     )
     p.add_argument("--tracer", default=None, help="tracer to draw (default: the first)")
-    p.add_argument("--time", default=None,
-                   help="maps: 'mean' (time mean, as the evaluation) or a record index "
-                        "(default -1, the last)")
+    p.add_argument(
+        "--time",
+        default=None,
+        help="maps: 'mean' (time mean, as the evaluation) or a record index (default -1, the last)",
+    )
     p.add_argument("-o", "--output", required=True, help="PNG file to write")
     _add_capacity_commands(command, common)
     _add_scenario_commands(command)

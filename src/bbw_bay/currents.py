@@ -30,11 +30,26 @@ LON_NAMES = ("lon", "longitude", "nav_lon", "x")
 LAT_NAMES = ("lat", "latitude", "nav_lat", "y")
 #: Accepted velocity units and their factor to m/s.
 VELOCITY_UNITS = {
-    "m/s": 1.0, "m s-1": 1.0, "m s^-1": 1.0, "m s**-1": 1.0, "m.s-1": 1.0, "ms-1": 1.0,
-    "meter second-1": 1.0, "meters second-1": 1.0, "meter/second": 1.0, "meters/second": 1.0,
-    "metre/second": 1.0, "metres/second": 1.0, "m/sec": 1.0,
-    "cm/s": 0.01, "cm s-1": 0.01, "cm s^-1": 0.01, "cm s**-1": 0.01, "cm.s-1": 0.01,
-    "centimeter/second": 0.01, "centimeters/second": 0.01,
+    "m/s": 1.0,
+    "m s-1": 1.0,
+    "m s^-1": 1.0,
+    "m s**-1": 1.0,
+    "m.s-1": 1.0,
+    "ms-1": 1.0,
+    "meter second-1": 1.0,
+    "meters second-1": 1.0,
+    "meter/second": 1.0,
+    "meters/second": 1.0,
+    "metre/second": 1.0,
+    "metres/second": 1.0,
+    "m/sec": 1.0,
+    "cm/s": 0.01,
+    "cm s-1": 0.01,
+    "cm s^-1": 0.01,
+    "cm s**-1": 0.01,
+    "cm.s-1": 0.01,
+    "centimeter/second": 0.01,
+    "centimeters/second": 0.01,
 }
 
 
@@ -54,22 +69,24 @@ def _open(source) -> tuple[xr.Dataset, str]:
         reason = str(exc).split("\n")[0]
         if "did not find a match" in reason:
             reason = "not a netCDF file (no installed xarray engine can open it)"
-        raise CurrentsError(
-            f"cannot read currents file {os.fspath(source)!r}: {reason}"
-        ) from None
+        raise CurrentsError(f"cannot read currents file {os.fspath(source)!r}: {reason}") from None
 
 
 def _pick(ds: xr.Dataset, name: str | None, candidates, label: str, what: str) -> str:
     if name is not None:
         if name not in ds.variables:
-            raise CurrentsError(f"{label}: variable {name!r} ({what}) not found; variables are "
-                                f"{sorted(map(str, ds.variables))}")
+            raise CurrentsError(
+                f"{label}: variable {name!r} ({what}) not found; variables are "
+                f"{sorted(map(str, ds.variables))}"
+            )
         return name
     for cand in candidates:
         if cand in ds.variables:
             return cand
-    raise CurrentsError(f"{label}: no {what} variable; expected one of {list(candidates)} (or "
-                        f"pass its name); variables are {sorted(map(str, ds.variables))}")
+    raise CurrentsError(
+        f"{label}: no {what} variable; expected one of {list(candidates)} (or "
+        f"pass its name); variables are {sorted(map(str, ds.variables))}"
+    )
 
 
 def _axis(da: xr.DataArray, candidates, label: str, what: str) -> str | None:
@@ -82,12 +99,16 @@ def _axis(da: xr.DataArray, candidates, label: str, what: str) -> str | None:
 def _units_factor(da: xr.DataArray, label: str, name: str) -> float:
     units = da.attrs.get("units")
     if units is None:
-        raise CurrentsError(f"{label}: variable {name!r} has no 'units' attribute; expected a "
-                            "velocity unit (m/s, m s-1 or cm/s)")
+        raise CurrentsError(
+            f"{label}: variable {name!r} has no 'units' attribute; expected a "
+            "velocity unit (m/s, m s-1 or cm/s)"
+        )
     key = " ".join(str(units).strip().lower().split())
     if key not in VELOCITY_UNITS:
-        raise CurrentsError(f"{label}: variable {name!r} has units {units!r}; expected a "
-                            "velocity unit (m/s, m s-1 or cm/s)")
+        raise CurrentsError(
+            f"{label}: variable {name!r} has units {units!r}; expected a "
+            "velocity unit (m/s, m s-1 or cm/s)"
+        )
     return VELOCITY_UNITS[key]
 
 
@@ -96,8 +117,13 @@ def _depth_average(da: xr.DataArray, depth_dim: str) -> xr.DataArray:
     z = np.abs(np.asarray(da[depth_dim].values, dtype=float))
     order = np.argsort(z)
     z = z[order]
-    bounds = np.concatenate([[0.0], 0.5 * (z[1:] + z[:-1]), [z[-1] + 0.5 * (z[-1] - z[-2])
-                                                              if z.size > 1 else 2 * z[-1]]])
+    bounds = np.concatenate(
+        [
+            [0.0],
+            0.5 * (z[1:] + z[:-1]),
+            [z[-1] + 0.5 * (z[-1] - z[-2]) if z.size > 1 else 2 * z[-1]],
+        ]
+    )
     dz = xr.DataArray(np.diff(bounds), dims=[depth_dim])
     da = da.isel({depth_dim: order})
     dz = dz.assign_coords({depth_dim: da[depth_dim].values})
@@ -128,8 +154,12 @@ def _bilinear(values, src_x, src_y, x, y) -> np.ndarray:
     j1 = np.minimum(j + 1, src_y.size - 1)
     total = np.zeros(np.shape(x))
     weight = np.zeros(np.shape(x))
-    for jj, ii, w in ((j, i, (1 - tx) * (1 - ty)), (j, i1, tx * (1 - ty)),
-                      (j1, i, (1 - tx) * ty), (j1, i1, tx * ty)):
+    for jj, ii, w in (
+        (j, i, (1 - tx) * (1 - ty)),
+        (j, i1, tx * (1 - ty)),
+        (j1, i, (1 - tx) * ty),
+        (j1, i1, tx * ty),
+    ):
         val = values[jj, ii]
         ok = np.isfinite(val) & (w > 0)
         total += np.where(ok, val * w, 0.0)
@@ -181,8 +211,9 @@ def flow_from_dataset(
     ds, label = _open(source)
     names = {}
     for comp, given, cands in (("u", u_name, U_NAMES), ("v", v_name, V_NAMES)):
-        names[comp] = _pick(ds, given, cands, label, f"{'eastward' if comp == 'u' else 'northward'}"
-                            " velocity")
+        names[comp] = _pick(
+            ds, given, cands, label, f"{'eastward' if comp == 'u' else 'northward'} velocity"
+        )
     fields = {}
     for comp, name in names.items():
         da = ds[name]
@@ -190,8 +221,10 @@ def flow_from_dataset(
         depth_dim = _axis(da, DEPTH_NAMES, label, "depth")
         if depth_dim is not None:
             if not depth_average:
-                raise CurrentsError(f"{label}: variable {name!r} has a depth dimension "
-                                    f"{depth_dim!r}; pass depth_average=True or a 2-D field")
+                raise CurrentsError(
+                    f"{label}: variable {name!r} has a depth dimension "
+                    f"{depth_dim!r}; pass depth_average=True or a 2-D field"
+                )
             da = _depth_average(da, depth_dim)
         fields[comp] = da * factor
     xs, ys = (LON_NAMES, LAT_NAMES) if grid.geographic else (("x",), ("y",))
@@ -201,15 +234,18 @@ def flow_from_dataset(
         y_dim = next((d for d in da.dims if str(d).lower() in ys), None)
         if x_dim is None or y_dim is None:
             kind = "lon/lat" if grid.geographic else "x/y [m]"
-            raise CurrentsError(f"{label}: variable {names[comp]!r} has dims {da.dims}; expected "
-                                f"horizontal {kind} dimensions named one of {xs} and {ys}")
+            raise CurrentsError(
+                f"{label}: variable {names[comp]!r} has dims {da.dims}; expected "
+                f"horizontal {kind} dimensions named one of {xs} and {ys}"
+            )
         dims[comp] = (x_dim, y_dim)
     t_dim = time_name
     if t_dim is None:
         t_dim = next((d for d in fields["u"].dims if str(d).lower() in TIME_NAMES), None)
     elif t_dim not in fields["u"].dims:
-        raise CurrentsError(f"{label}: time dimension {t_dim!r} not in {names['u']!r} dims "
-                            f"{fields['u'].dims}")
+        raise CurrentsError(
+            f"{label}: time dimension {t_dim!r} not in {names['u']!r} dims {fields['u'].dims}"
+        )
 
     u_x, u_y = _face_points(grid, "u")
     v_x, v_y = _face_points(grid, "v")
@@ -218,16 +254,20 @@ def flow_from_dataset(
     q = np.zeros(grid.shape) if river_discharge is None else np.asarray(river_discharge, float)
     for k in range(len(times)):
         faces = {}
-        for comp, (px, py, mask) in (("u", (u_x, u_y, grid.flux_u)),
-                                     ("v", (v_x, v_y, grid.flux_v))):
+        for comp, (px, py, mask) in (
+            ("u", (u_x, u_y, grid.flux_u)),
+            ("v", (v_x, v_y, grid.flux_v)),
+        ):
             da = fields[comp]
             if t_dim is not None:
                 da = da.isel({t_dim: k})
             x_dim, y_dim = dims[comp]
             extra = [d for d in da.dims if d not in (x_dim, y_dim)]
             if extra:
-                raise CurrentsError(f"{label}: variable {names[comp]!r} has unexpected "
-                                    f"dimensions {extra} (expected time, depth, lat, lon)")
+                raise CurrentsError(
+                    f"{label}: variable {names[comp]!r} has unexpected "
+                    f"dimensions {extra} (expected time, depth, lat, lon)"
+                )
             da = da.transpose(y_dim, x_dim).sortby([y_dim, x_dim])
             src_x = np.asarray(da[x_dim].values, dtype=float)
             src_y = np.asarray(da[y_dim].values, dtype=float)
@@ -243,7 +283,8 @@ def flow_from_dataset(
                     f"{label}: variable {names[comp]!r} is NaN after interpolation at "
                     f"{int(np.isnan(vel).sum())} wet model faces (first at "
                     f"{px[j, i]:.4g}, {py[j, i]:.4g}); expected finite values over the whole "
-                    "wet domain (pass fill_nearest=True to extend the source ocean to the coast)")
+                    "wet domain (pass fill_nearest=True to extend the source ocean to the coast)"
+                )
             faces[comp] = vel
         tu = faces["u"] * grid.depth_u * grid.length_u
         tv = faces["v"] * grid.depth_v * grid.length_v
@@ -251,8 +292,9 @@ def flow_from_dataset(
         pu, pv = potential_transports(grid, q - div)
         tu_all.append(tu + pu)
         tv_all.append(tv + pv)
-    logger.info("currents from %s: %d field(s), variables %s/%s", label, len(times),
-                names["u"], names["v"])
+    logger.info(
+        "currents from %s: %d field(s), variables %s/%s", label, len(times), names["u"], names["v"]
+    )
     return Flow.series(grid, times, tu_all, tv_all)
 
 
@@ -267,12 +309,17 @@ def _check_cover(src_x, src_y, px, py, label, name) -> None:
         return
     tol_x = 1e-9 * max(1.0, np.abs(src_x).max())
     tol_y = 1e-9 * max(1.0, np.abs(src_y).max())
-    if (px.min() < src_x[0] - tol_x or px.max() > src_x[-1] + tol_x
-            or py.min() < src_y[0] - tol_y or py.max() > src_y[-1] + tol_y):
+    if (
+        px.min() < src_x[0] - tol_x
+        or px.max() > src_x[-1] + tol_x
+        or py.min() < src_y[0] - tol_y
+        or py.max() > src_y[-1] + tol_y
+    ):
         raise CurrentsError(
             f"{label}: variable {name!r} covers x {src_x[0]:g}–{src_x[-1]:g}, y "
             f"{src_y[0]:g}–{src_y[-1]:g}; the model's wet faces need x {px.min():g}–{px.max():g},"
-            f" y {py.min():g}–{py.max():g}")
+            f" y {py.min():g}–{py.max():g}"
+        )
 
 
 def _times(da: xr.DataArray, t_dim, origin, label) -> list[float]:

@@ -92,10 +92,26 @@ MEMBER_STATISTICS = (
     "overall_passes",
 )
 _TOP_KEYS = ("title", "base", "set", "run", "uncertain")
-_RUN_KEYS = ("season", "members", "seed", "retries", "pass_share", "steady_tolerance",
-             "steady_max_iterations")
+_RUN_KEYS = (
+    "season",
+    "members",
+    "seed",
+    "retries",
+    "pass_share",
+    "steady_tolerance",
+    "steady_max_iterations",
+)
 _UNCERTAIN_KEYS = (
-    "name", "kind", "source", "group", "tracer", "key", "distribution", "cv", "low", "high",
+    "name",
+    "kind",
+    "source",
+    "group",
+    "tracer",
+    "key",
+    "distribution",
+    "cv",
+    "low",
+    "high",
     "basis",
 )
 
@@ -163,8 +179,7 @@ def parse_ensemble(raw: Mapping, *, path: Path | None = None, text: str = "") ->
     _unknown(where, "[run]", run, _RUN_KEYS)
     season = run.get("season")
     if season is not None and season not in SEASONS:
-        raise EnsembleError(f"{where}: run.season must be one of {list(SEASONS)}, found "
-                            f"{season!r}")
+        raise EnsembleError(f"{where}: run.season must be one of {list(SEASONS)}, found {season!r}")
     scenario_raw = {k: raw[k] for k in ("title", "base", "set") if k in raw}
     scenario_raw["run"] = {"mode": "steady"}
     for key in ("pass_share", "steady_tolerance", "steady_max_iterations"):
@@ -180,8 +195,11 @@ def parse_ensemble(raw: Mapping, *, path: Path | None = None, text: str = "") ->
     seed = _integer(where, "run.seed", run.get("seed", 0), minimum=0)
     retries = _integer(where, "run.retries", run.get("retries", 2), minimum=0)
     entries = raw.get("uncertain", [])
-    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict)
-                                                               for e in entries):
+    if (
+        not isinstance(entries, list)
+        or not entries
+        or not all(isinstance(e, dict) for e in entries)
+    ):
         raise EnsembleError(f"{where}: expected one or more [[uncertain]] tables")
     base = load_config(scenarios.base, scenarios.overrides)
     uncertain = tuple(_uncertain(where, k, entry, base) for k, entry in enumerate(entries))
@@ -213,30 +231,38 @@ def _uncertain(where: str, index: int, entry: Mapping, base) -> Uncertain:
         raise EnsembleError(f"{at}: kind must be one of {list(KINDS)}, found {kind!r}")
     basis = entry.get("basis")
     if not isinstance(basis, str) or not basis.strip():
-        raise EnsembleError(f'{at}: basis must say where the range comes from (a citation or '
-                            f'"estimate: <method>"), found {basis!r}')
+        raise EnsembleError(
+            f"{at}: basis must say where the range comes from (a citation or "
+            f'"estimate: <method>"), found {basis!r}'
+        )
     selector = {k: entry[k] for k in ("source", "group", "tracer", "key") if k in entry}
     _check_selector(at, kind, selector, base)
     distribution = entry.get("distribution")
     if distribution not in DISTRIBUTIONS:
-        raise EnsembleError(f"{at}: distribution must be one of {list(DISTRIBUTIONS)}, found "
-                            f"{distribution!r}")
+        raise EnsembleError(
+            f"{at}: distribution must be one of {list(DISTRIBUTIONS)}, found {distribution!r}"
+        )
     values = {}
     needed = ("cv",) if distribution == "lognormal" else ("low", "high")
     for key in ("cv", "low", "high"):
         if key in entry and key not in needed:
-            raise EnsembleError(f"{at}: {key} does not apply to a {distribution} distribution "
-                                f"(it takes {', '.join(needed)})")
+            raise EnsembleError(
+                f"{at}: {key} does not apply to a {distribution} distribution "
+                f"(it takes {', '.join(needed)})"
+            )
         if key in needed:
             value = entry.get(key)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not (
-                math.isfinite(value) and value >= 0
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not (math.isfinite(value) and value >= 0)
             ):
                 raise EnsembleError(f"{at}: {key} must be a number >= 0, found {value!r}")
             values[key] = float(value)
     if distribution == "uniform" and not values["high"] > values["low"]:
-        raise EnsembleError(f"{at}: high must exceed low, found low = {values['low']}, "
-                            f"high = {values['high']}")
+        raise EnsembleError(
+            f"{at}: high must exceed low, found low = {values['low']}, high = {values['high']}"
+        )
     return Uncertain(name.strip(), kind, distribution, selector, basis=basis.strip(), **values)
 
 
@@ -244,8 +270,10 @@ def _check_selector(at: str, kind: str, selector: Mapping, base) -> None:
     allowed = {"load": ("source", "group", "tracer"), "decay": ("tracer",), "config": ("key",)}
     for key in selector:
         if key not in allowed[kind]:
-            raise EnsembleError(f"{at}: {key} does not apply to kind = {kind!r} (it takes "
-                                f"{', '.join(allowed[kind])})")
+            raise EnsembleError(
+                f"{at}: {key} does not apply to kind = {kind!r} (it takes "
+                f"{', '.join(allowed[kind])})"
+            )
     if kind == "load":
         _operation(at, "scale", {**selector, "factor": 1.0})
     elif kind == "decay":
@@ -254,9 +282,11 @@ def _check_selector(at: str, kind: str, selector: Mapping, base) -> None:
         key = selector.get("key")
         value = _config_value(base, key) if isinstance(key, str) else None
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise EnsembleError(f"{at}: key must name a numeric config value such as "
-                                f'"transport.tidal_dispersion_scale", found {key!r}'
-                                + (f" (value {value!r})" if value is not None else ""))
+            raise EnsembleError(
+                f"{at}: key must name a numeric config value such as "
+                f'"transport.tidal_dispersion_scale", found {key!r}'
+                + (f" (value {value!r})" if value is not None else "")
+            )
 
 
 def _operation(at: str, kind: str, params: Mapping) -> Operation:
@@ -280,8 +310,9 @@ def _unknown(where: str, label: str, table: Mapping, allowed: Sequence[str]) -> 
         if key not in allowed:
             close = difflib.get_close_matches(str(key), allowed, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise EnsembleError(f"{where}: unknown key {key!r} in {label}{hint} "
-                                f"(valid keys: {', '.join(allowed)})")
+            raise EnsembleError(
+                f"{where}: unknown key {key!r} in {label}{hint} (valid keys: {', '.join(allowed)})"
+            )
 
 
 def _integer(where: str, key: str, value: Any, *, minimum: int) -> int:
@@ -297,8 +328,10 @@ def draw_members(spec: EnsembleSpec, *, members: int, seed: int) -> list[dict[st
         raise EnsembleError(f"members must be >= 1, found {members}")
     z = np.random.default_rng(seed).standard_normal((members, len(spec.uncertain)))
     columns = [u.multiplier(z[:, k]) for k, u in enumerate(spec.uncertain)]
-    return [{u.name: float(col[m]) for u, col in zip(spec.uncertain, columns, strict=True)}
-            for m in range(members)]
+    return [
+        {u.name: float(col[m]) for u, col in zip(spec.uncertain, columns, strict=True)}
+        for m in range(members)
+    ]
 
 
 def member_operations(spec: EnsembleSpec, *, params: Mapping[str, float]) -> tuple[Operation, ...]:
@@ -334,8 +367,11 @@ def member_model(params: Mapping[str, float], *, spec: EnsembleSpec) -> Model:
 def evaluate_member(params: Mapping[str, float], *, spec: EnsembleSpec, zones=None) -> xr.Dataset:
     """The default member: steady state, then `evaluate` statistics (zone[, tracer])."""
     ds = solve_case(member_case(spec, params=params), spec=spec.scenarios)
-    result = evaluate(ds, zones=default_zones(ds) if zones is None else zones,
-                      pass_share=spec.scenarios.pass_share)
+    result = evaluate(
+        ds,
+        zones=default_zones(ds) if zones is None else zones,
+        pass_share=spec.scenarios.pass_share,
+    )
     out = result[list(MEMBER_STATISTICS)]
     out["steady_iterations"] = int(ds.attrs.get("steady_iterations", 0))
     return out
@@ -409,14 +445,18 @@ def run_ensemble(
             describe=lambda k: f"member {k} ({describe_member(draws[k])})",
             name="member",
             progress=progress,
-            permanent=(DETERMINISTIC_ERRORS if default_member else ()) if permanent is None
+            permanent=(DETERMINISTIC_ERRORS if default_member else ())
+            if permanent is None
             else permanent,
         )
-    ds = xr.concat(results, dim="member", data_vars="all", coords="minimal",
-                   compat="override", join="exact")
+    ds = xr.concat(
+        results, dim="member", data_vars="all", coords="minimal", compat="override", join="exact"
+    )
     ds = ds.assign_coords(member=np.arange(members))
-    ds["multiplier"] = (("member", "parameter"),
-                        np.array([[d[u.name] for u in spec.uncertain] for d in draws]))
+    ds["multiplier"] = (
+        ("member", "parameter"),
+        np.array([[d[u.name] for u in spec.uncertain] for d in draws]),
+    )
     ds = ds.assign_coords(
         parameter=[u.name for u in spec.uncertain],
         parameter_kind=("parameter", [u.kind for u in spec.uncertain]),
@@ -426,20 +466,22 @@ def run_ensemble(
     ds["multiplier"].attrs.update(units="1", long_name="drawn multiplier on the nominal value")
     ds = xr.merge([ds, summarise(ds)], combine_attrs="override")
     add_provenance(ds, config_text=load_config(spec.scenarios.base).text)
-    ds.attrs.update({
-        "title": spec.title or f"bbw_bay ensemble from {spec.where}",
-        "ensemble_file": spec.where,
-        "ensemble_spec": spec.text,
-        "seed": seed,
-        "members": members,
-        "percentiles": ", ".join(f"{p:g}" for p in PERCENTILES),
-        "pass_share": spec.scenarios.pass_share,
-    })
+    ds.attrs.update(
+        {
+            "title": spec.title or f"bbw_bay ensemble from {spec.where}",
+            "ensemble_file": spec.where,
+            "ensemble_spec": spec.text,
+            "seed": seed,
+            "members": members,
+            "percentiles": ", ".join(f"{p:g}" for p in PERCENTILES),
+            "pass_share": spec.scenarios.pass_share,
+        }
+    )
     return ds
 
 
 def describe_member(params: Mapping[str, float]) -> str:
-    """"name=value, ..." of a member's multipliers."""
+    """ "name=value, ..." of a member's multipliers."""
     return ", ".join(f"{k}={v:.4g}" for k, v in params.items())
 
 
@@ -460,8 +502,9 @@ def summarise(ds: xr.Dataset, *, percentiles: Sequence[float] = PERCENTILES) -> 
             continue
         if da.dtype == bool:
             out[f"probability_{name}"] = da.astype(float).mean("member")
-            out[f"probability_{name}"].attrs.update(units="1", long_name=f"fraction of members "
-                                                    f"where {name} holds")
+            out[f"probability_{name}"].attrs.update(
+                units="1", long_name=f"fraction of members where {name} holds"
+            )
         elif np.issubdtype(da.dtype, np.number):
             pct = da.quantile(q, dim="member").rename(quantile="percentile")
             out[f"percentiles_of_{name}"] = pct.assign_coords(percentile=list(percentiles))
@@ -469,7 +512,8 @@ def summarise(ds: xr.Dataset, *, percentiles: Sequence[float] = PERCENTILES) -> 
     if "probability_overall_passes" in out:
         out["probability_meets_target"] = out["probability_overall_passes"]
         out["probability_meets_target"].attrs["long_name"] = (
-            "fraction of members in which the zone meets its target class for every tracer")
+            "fraction of members in which the zone meets its target class for every tracer"
+        )
     return out
 
 
@@ -484,18 +528,23 @@ def ensemble_table(ds: xr.Dataset, *, tracers: Sequence[str] | None = None) -> s
     for zone in ds["zone"].values:
         r = ds.sel(zone=zone)
         good = r["percentiles_of_overall_good_share"].values
-        line = [str(zone), str(int(r["target_class"])),
-                f"{float(r['probability_meets_target']):.2f}",
-                "/".join("-" if not np.isfinite(v) else f"{100 * v:.1f}" for v in good)]
+        line = [
+            str(zone),
+            str(int(r["target_class"])),
+            f"{float(r['probability_meets_target']):.2f}",
+            "/".join("-" if not np.isfinite(v) else f"{100 * v:.1f}" for v in good),
+        ]
         for t in tracers:
             p95 = r["percentiles_of_p95"].sel(tracer=t).values
             line.append("/".join("-" if not np.isfinite(v) else f"{v:.3g}" for v in p95))
         lines.append(line)
     widths = [max(len(h), *(len(line[k]) for line in lines)) for k, h in enumerate(head)]
     fmt = "  ".join(f"{{:<{w}}}" if k == 0 else f"{{:>{w}}}" for k, w in enumerate(widths))
-    title = (f"ensemble of {ds.attrs.get('members', ds.sizes['member'])} members "
-             f"(seed {ds.attrs.get('seed', '?')}): probability that each zone meets its GB 3097 "
-             f"target class for every tracer, and percentiles over members")
+    title = (
+        f"ensemble of {ds.attrs.get('members', ds.sizes['member'])} members "
+        f"(seed {ds.attrs.get('seed', '?')}): probability that each zone meets its GB 3097 "
+        f"target class for every tracer, and percentiles over members"
+    )
     rule = "-" * len(fmt.format(*head))
     return "\n".join([title, fmt.format(*head), rule, *(fmt.format(*line) for line in lines)])
 
@@ -506,8 +555,15 @@ def neutral_member(spec: EnsembleSpec) -> dict[str, float]:
     return {u.name: 1.0 for u in spec.uncertain}
 
 
-def check_capacity(spec: EnsembleSpec, *, tracer: str, sources: str | Sequence[str] | None,
-                   mode: str, growth: float, receptors: Sequence[Receptor] | None = None) -> None:
+def check_capacity(
+    spec: EnsembleSpec,
+    *,
+    tracer: str,
+    sources: str | Sequence[str] | None,
+    mode: str,
+    growth: float,
+    receptors: Sequence[Receptor] | None = None,
+) -> None:
     """Check a capacity ensemble's inputs before any member runs (builds the nominal model once).
 
     Raises EnsembleError (inputs of the file) or CapacityError / ResponseError (tracer without a
@@ -520,21 +576,28 @@ def check_capacity(spec: EnsembleSpec, *, tracer: str, sources: str | Sequence[s
         if mode not in MODES:
             raise CapacityError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         if not growth >= 0:
-            raise CapacityError(f"growth must be >= 0 (a fraction; inf for no bound), got "
-                                f"{growth}")
+            raise CapacityError(f"growth must be >= 0 (a fraction; inf for no bound), got {growth}")
         model = member_model(neutral_member(spec), spec=spec)
     if tracer not in model.names:
-        raise CapacityError(f"tracer {tracer!r} is not in the model (tracers: "
-                            f"{', '.join(model.names)})")
+        raise CapacityError(
+            f"tracer {tracer!r} is not in the model (tracers: {', '.join(model.names)})"
+        )
     select_sources(model, sources)
     if receptors is None:
         default_receptors(model.grid)
 
 
-def capacity_member(params: Mapping[str, float], *, spec: EnsembleSpec, tracer: str = "DIN",
-                    sources: str | Sequence[str] | None = None, mode: str = "max",
-                    growth: float = 0.2, skip_unattainable: bool = False,
-                    receptors: Sequence[Receptor] | None = None) -> xr.Dataset:
+def capacity_member(
+    params: Mapping[str, float],
+    *,
+    spec: EnsembleSpec,
+    tracer: str = "DIN",
+    sources: str | Sequence[str] | None = None,
+    mode: str = "max",
+    growth: float = 0.2,
+    skip_unattainable: bool = False,
+    receptors: Sequence[Receptor] | None = None,
+) -> xr.Dataset:
     """One member's allowable loads: `allowable_loads` on `member_model`.
 
     Returns
@@ -545,8 +608,15 @@ def capacity_member(params: Mapping[str, float], *, spec: EnsembleSpec, tracer: 
     An infeasible member has NaN allowable loads and ``feasible`` False.
     """
     model = member_model(params, spec=spec)
-    result = allowable_loads(model, tracer=tracer, receptors=receptors, sources=sources,
-                             mode=mode, growth=growth, skip_unattainable=skip_unattainable)
+    result = allowable_loads(
+        model,
+        tracer=tracer,
+        receptors=receptors,
+        sources=sources,
+        mode=mode,
+        growth=growth,
+        skip_unattainable=skip_unattainable,
+    )
     full = capacity_dataset(result)
     controlled = full.isel(source=np.nonzero(result.problem.controlled)[0])
     ds = controlled[["today", "allowable", "cut_percent", "binding", "unattainable"]]
@@ -554,11 +624,16 @@ def capacity_member(params: Mapping[str, float], *, spec: EnsembleSpec, tracer: 
     for name in ("binding", "unattainable"):
         ds[name] = ds[name].astype(bool)
     # numpy sums: an infeasible member's total stays NaN (xarray's sum would skip the NaNs)
-    ds["total_today"] = ((), float(np.sum(controlled["today"].values)),
-                         {"units": "t yr-1", "long_name": "today's load of the controlled sources"})
-    ds["total_allowable"] = ((), float(np.sum(controlled["allowable"].values)),
-                             {"units": "t yr-1",
-                              "long_name": "allowable load of the controlled sources"})
+    ds["total_today"] = (
+        (),
+        float(np.sum(controlled["today"].values)),
+        {"units": "t yr-1", "long_name": "today's load of the controlled sources"},
+    )
+    ds["total_allowable"] = (
+        (),
+        float(np.sum(controlled["allowable"].values)),
+        {"units": "t yr-1", "long_name": "allowable load of the controlled sources"},
+    )
     ds["feasible"] = ((), bool(result.feasible))
     ds["status"] = ((), result.status)
     return ds
@@ -597,29 +672,51 @@ def run_capacity_ensemble(
     """
     if not isinstance(spec, EnsembleSpec):
         spec = load_ensemble(spec)
-    check_capacity(spec, tracer=tracer, sources=sources, mode=mode, growth=growth,
-                   receptors=receptors)
+    check_capacity(
+        spec, tracer=tracer, sources=sources, mode=mode, growth=growth, receptors=receptors
+    )
     member_function = functools.partial(
-        capacity_member, spec=spec, tracer=tracer, sources=sources, mode=mode, growth=growth,
+        capacity_member,
+        spec=spec,
+        tracer=tracer,
+        sources=sources,
+        mode=mode,
+        growth=growth,
         skip_unattainable=skip_unattainable,
-        receptors=None if receptors is None else tuple(receptors))
-    ds = run_ensemble(spec, members=members, seed=seed, executor=executor, retries=retries,
-                      member_function=member_function, progress=progress,
-                      permanent=DETERMINISTIC_ERRORS)
-    for name, over in (("allowable", "the feasible"), ("total_allowable", "the feasible"),
-                       ("cut_percent", "the feasible"), ("today", "all"), ("total_today", "all")):
+        receptors=None if receptors is None else tuple(receptors),
+    )
+    ds = run_ensemble(
+        spec,
+        members=members,
+        seed=seed,
+        executor=executor,
+        retries=retries,
+        member_function=member_function,
+        progress=progress,
+        permanent=DETERMINISTIC_ERRORS,
+    )
+    for name, over in (
+        ("allowable", "the feasible"),
+        ("total_allowable", "the feasible"),
+        ("cut_percent", "the feasible"),
+        ("today", "all"),
+        ("total_today", "all"),
+    ):
         ds[f"percentiles_of_{name}"].attrs["long_name"] = (
-            f"percentiles over {over} members of {ds[name].attrs.get('long_name', name)}")
+            f"percentiles over {over} members of {ds[name].attrs.get('long_name', name)}"
+        )
     ds.attrs.pop("pass_share", None)
-    ds.attrs.update({
-        "title": (spec.title or f"bbw_bay ensemble from {spec.where}")
-        + f": allowable {tracer} loads ({mode})",
-        "tracer": tracer,
-        "mode": mode,
-        "growth": growth,
-        "sources": sources if isinstance(sources, str) else ",".join(sources or ["all"]),
-        "skip_unattainable": int(skip_unattainable),
-    })
+    ds.attrs.update(
+        {
+            "title": (spec.title or f"bbw_bay ensemble from {spec.where}")
+            + f": allowable {tracer} loads ({mode})",
+            "tracer": tracer,
+            "mode": mode,
+            "growth": growth,
+            "sources": sources if isinstance(sources, str) else ",".join(sources or ["all"]),
+            "skip_unattainable": int(skip_unattainable),
+        }
+    )
     return ds
 
 
@@ -642,37 +739,66 @@ def capacity_band_table(ds: xr.Dataset) -> str:
 
     lines = []
     for name in ds["source"].values:
-        lines.append([str(name), band(ds["percentiles_of_today"].sel(source=name).values),
-                      band(ds["percentiles_of_allowable"].sel(source=name).values),
-                      band(ds["percentiles_of_cut_percent"].sel(source=name).values, ".1f")])
+        lines.append(
+            [
+                str(name),
+                band(ds["percentiles_of_today"].sel(source=name).values),
+                band(ds["percentiles_of_allowable"].sel(source=name).values),
+                band(ds["percentiles_of_cut_percent"].sel(source=name).values, ".1f"),
+            ]
+        )
     today = ds["total_today"].values
     allowed = ds["total_allowable"].values
     with np.errstate(invalid="ignore", divide="ignore"):
         total_cut = np.where(today > 0, 100.0 * (today - allowed) / today, np.nan)
     kept = total_cut[feasible]
-    cut_band = (np.percentile(kept, ds["percentile"].values) if kept.size
-                else np.full(ds.sizes["percentile"], np.nan))
-    lines.append(["total controlled", band(ds["percentiles_of_total_today"].values),
-                  band(ds["percentiles_of_total_allowable"].values), band(cut_band, ".1f")])
+    cut_band = (
+        np.percentile(kept, ds["percentile"].values)
+        if kept.size
+        else np.full(ds.sizes["percentile"], np.nan)
+    )
+    lines.append(
+        [
+            "total controlled",
+            band(ds["percentiles_of_total_today"].values),
+            band(ds["percentiles_of_total_allowable"].values),
+            band(cut_band, ".1f"),
+        ]
+    )
     widths = [max(len(h), *(len(line[k]) for line in lines)) for k, h in enumerate(head)]
     fmt = "  ".join(f"{{:<{w}}}" if k == 0 else f"{{:>{w}}}" for k, w in enumerate(widths))
-    title = (f"allowable {ds.attrs.get('tracer', '?')} loads ({ds.attrs.get('mode', '?')}) over "
-             f"{ds.sizes['member']} members (seed {ds.attrs.get('seed', '?')}): an answer in "
-             f"{int(feasible.sum())} of {feasible.size} members (P = "
-             f"{float(ds['probability_feasible']):.2f}); allowable and cut: percentiles over "
-             f"those members")
+    title = (
+        f"allowable {ds.attrs.get('tracer', '?')} loads ({ds.attrs.get('mode', '?')}) over "
+        f"{ds.sizes['member']} members (seed {ds.attrs.get('seed', '?')}): an answer in "
+        f"{int(feasible.sum())} of {feasible.size} members (P = "
+        f"{float(ds['probability_feasible']):.2f}); allowable and cut: percentiles over "
+        f"those members"
+    )
     rule = "-" * len(fmt.format(*head))
-    out = [title, fmt.format(*head), rule, *(fmt.format(*line) for line in lines[:-1]), rule,
-           fmt.format(*lines[-1])]
+    out = [
+        title,
+        fmt.format(*head),
+        rule,
+        *(fmt.format(*line) for line in lines[:-1]),
+        rule,
+        fmt.format(*lines[-1]),
+    ]
     binding = ds["probability_binding"]
     order = np.argsort(-binding.values, kind="stable")
-    often = [f"{ds['constraint'].values[k]} {100 * binding.values[k]:.0f}%" for k in order
-             if binding.values[k] > 0]
+    often = [
+        f"{ds['constraint'].values[k]} {100 * binding.values[k]:.0f}%"
+        for k in order
+        if binding.values[k] > 0
+    ]
     out.append("binding constraints (share of members): " + (", ".join(often) or "none"))
     left = ds["probability_unattainable"]
-    never = [f"{c} {100 * v:.0f}%" for c, v in zip(ds["constraint"].values, left.values,
-                                                    strict=True) if v > 0]
+    never = [
+        f"{c} {100 * v:.0f}%"
+        for c, v in zip(ds["constraint"].values, left.values, strict=True)
+        if v > 0
+    ]
     if never:
-        out.append("unattainable whatever the controlled loads (share of members): "
-                   + ", ".join(never))
+        out.append(
+            "unattainable whatever the controlled loads (share of members): " + ", ".join(never)
+        )
     return "\n".join(out)

@@ -59,8 +59,16 @@ log = logging.getLogger(__name__)
 ZONES_FILE = "zones.toml"
 ZONE_KINDS = ("nearshore", "bay", "open")
 _REQUIRED_KEYS = ("key", "name", "target_class", "source")
-_OPTIONAL_KEYS = ("polygon", "polygons", "name_zh", "province", "kind", "estimate", "notes",
-                  "exclude")
+_OPTIONAL_KEYS = (
+    "polygon",
+    "polygons",
+    "name_zh",
+    "province",
+    "kind",
+    "estimate",
+    "notes",
+    "exclude",
+)
 #: Percentile reported as ``p95``.
 PERCENTILE = 95.0
 
@@ -104,7 +112,8 @@ class Zone:
         if self.target_class not in (1, 2, 3, 4) or isinstance(self.target_class, bool):
             raise ZoneError(
                 f"zone {self.key!r}: target_class must be 1, 2, 3 or 4 (GB 3097 Class I-IV); "
-                f"got {self.target_class!r}")
+                f"got {self.target_class!r}"
+            )
 
     @property
     def parts(self) -> tuple[np.ndarray, ...]:
@@ -121,8 +130,10 @@ class Zone:
         if self.mask is not None:
             mask = np.asarray(self.mask, dtype=bool)
             if mask.shape != (y.size, x.size):
-                raise ZoneError(f"zone {self.key!r}: mask shape {mask.shape} does not match the "
-                                f"dataset's (Y, X) = {(y.size, x.size)}")
+                raise ZoneError(
+                    f"zone {self.key!r}: mask shape {mask.shape} does not match the "
+                    f"dataset's (Y, X) = {(y.size, x.size)}"
+                )
             return mask
         xx, yy = np.meshgrid(x, y)
         inside = np.zeros(xx.shape, dtype=bool)
@@ -142,12 +153,18 @@ def _polygon(raw, path, index, key, label="polygon") -> np.ndarray:
         n = len(raw) if isinstance(raw, list) else type(raw).__name__
         raise _fail(path, index, key, f"{label} needs at least 3 [lon, lat] vertices; got {n}")
     for v, vertex in enumerate(raw):
-        ok = (isinstance(vertex, list) and len(vertex) == 2
-              and all(isinstance(c, int | float) and not isinstance(c, bool) for c in vertex))
+        ok = (
+            isinstance(vertex, list)
+            and len(vertex) == 2
+            and all(isinstance(c, int | float) and not isinstance(c, bool) for c in vertex)
+        )
         if not ok or not np.all(np.isfinite(vertex)):
-            raise _fail(path, index, key,
-                        f"{label} vertex {v} must be [lon, lat] with two finite numbers; "
-                        f"got {vertex!r}")
+            raise _fail(
+                path,
+                index,
+                key,
+                f"{label} vertex {v} must be [lon, lat] with two finite numbers; got {vertex!r}",
+            )
         lon, lat = vertex
         if not (-180.0 <= lon <= 360.0 and -90.0 <= lat <= 90.0):
             raise _fail(path, index, key, f"{label} vertex {v} = {vertex} is not a lon/lat pair")
@@ -184,8 +201,12 @@ def _zone_from_table(entry, path, index: int) -> Zone:
         raise _fail(path, index, None, f"key must be a non-empty string; got {key!r}")
     target = entry["target_class"]
     if isinstance(target, bool) or target not in (1, 2, 3, 4):
-        raise _fail(path, index, key,
-                    f"unknown target_class {target!r}: must be 1, 2, 3 or 4 (GB 3097 Class I-IV)")
+        raise _fail(
+            path,
+            index,
+            key,
+            f"unknown target_class {target!r}: must be 1, 2, 3 or 4 (GB 3097 Class I-IV)",
+        )
     kind = entry.get("kind", "nearshore")
     if kind not in ZONE_KINDS:
         raise _fail(path, index, key, f"kind must be one of {', '.join(ZONE_KINDS)}; got {kind!r}")
@@ -200,8 +221,14 @@ def _zone_from_table(entry, path, index: int) -> Zone:
         text[name] = value.strip()
     if not text["source"]:
         raise _fail(path, index, key, "source must say how the outline and target were obtained")
-    return Zone(key=key, target_class=int(target), polygon=_outline(entry, path, index, key),
-                exclude=tuple(exclude), kind=kind, **text)
+    return Zone(
+        key=key,
+        target_class=int(target),
+        polygon=_outline(entry, path, index, key),
+        exclude=tuple(exclude),
+        kind=kind,
+        **text,
+    )
 
 
 def load_zones(path: str | os.PathLike | None = None) -> list[Zone]:
@@ -212,8 +239,11 @@ def load_zones(path: str | os.PathLike | None = None) -> list[Zone]:
     unknown zones).
     """
     path = Path(path) if path is not None else forcing_path(ZONES_FILE)
-    data, _ = read_toml(path, error=ZoneError, missing="zones file not found (expected a TOML "
-                        "file of [[zone]] tables)")
+    data, _ = read_toml(
+        path,
+        error=ZoneError,
+        missing="zones file not found (expected a TOML file of [[zone]] tables)",
+    )
     entries = data.get("zone")
     if not isinstance(entries, list) or not entries:
         raise ZoneError(f"{path}: expected one or more [[zone]] tables")
@@ -232,12 +262,16 @@ def load_zones(path: str | os.PathLike | None = None) -> list[Zone]:
 def _as_zones(zones, geographic: bool) -> list[Zone]:
     if zones is None:
         if not geographic:
-            raise ZoneError("the dataset is on a cartesian (x/y) grid, but the shipped zones "
-                            "are lon/lat polygons; give `zones` (masks or polygons in metres)")
+            raise ZoneError(
+                "the dataset is on a cartesian (x/y) grid, but the shipped zones "
+                "are lon/lat polygons; give `zones` (masks or polygons in metres)"
+            )
         return load_zones()
     if isinstance(zones, Mapping):
-        return [z if isinstance(z, Zone) else Zone(key=str(k), mask=np.asarray(z, dtype=bool))
-                for k, z in zones.items()]
+        return [
+            z if isinstance(z, Zone) else Zone(key=str(k), mask=np.asarray(z, dtype=bool))
+            for k, z in zones.items()
+        ]
     return list(zones)
 
 
@@ -266,8 +300,10 @@ def _tracer_map(ds: xr.Dataset, tracers) -> dict[str, str]:
     if tracers is None:
         found = {v: TRACER_PARAMETERS[v] for v in ds.data_vars if v in TRACER_PARAMETERS}
         if not found:
-            raise ValueError(f"no GB 3097 tracer among the dataset's variables "
-                             f"{list(ds.data_vars)}; expected some of {list(TRACER_PARAMETERS)}")
+            raise ValueError(
+                f"no GB 3097 tracer among the dataset's variables "
+                f"{list(ds.data_vars)}; expected some of {list(TRACER_PARAMETERS)}"
+            )
         return found
     pairs = tracers.items() if isinstance(tracers, Mapping) else ((t, t) for t in tracers)
     out = {}
@@ -346,13 +382,17 @@ def zone_means(ds: xr.Dataset, variables: Sequence[str], *, zones=None) -> xr.Da
             ok = masks[zone.key] & np.isfinite(field)
             if ok.any():
                 values[a, b] = float(np.sum(field[ok] * area[ok]) / np.sum(area[ok]))
-    return xr.DataArray(values, dims=("variable", "zone"),
-                        coords={"variable": list(variables), "zone": [z.key for z in zones]})
+    return xr.DataArray(
+        values,
+        dims=("variable", "zone"),
+        coords={"variable": list(variables), "zone": [z.key for z in zones]},
+    )
 
 
 # ----------------------------------------------------------------------------- evaluation
-def evaluate(ds: xr.Dataset, *, zones=None, tracers=None, targets=None,
-             pass_share: float = 1.0) -> xr.Dataset:
+def evaluate(
+    ds: xr.Dataset, *, zones=None, tracers=None, targets=None, pass_share: float = 1.0
+) -> xr.Dataset:
     """GB 3097-1997 statistics of each zone and tracer (definitions in the module docstring).
 
     Parameters
@@ -396,8 +436,12 @@ def evaluate(ds: xr.Dataset, *, zones=None, tracers=None, targets=None,
         for z, zone in enumerate(zone_list):
             cells = masks[zone.key] & np.isfinite(tm)
             if cells.sum() < masks[zone.key].sum():
-                log.warning("zone %r: %d wet cells have no %s value and are left out", zone.key,
-                            int(masks[zone.key].sum() - cells.sum()), var)
+                log.warning(
+                    "zone %r: %d wet cells have no %s value and are left out",
+                    zone.key,
+                    int(masks[zone.key].sum() - cells.sum()),
+                    var,
+                )
             w = area[cells]
             total = w.sum()
             if total <= 0:
@@ -424,10 +468,11 @@ def evaluate(ds: xr.Dataset, *, zones=None, tracers=None, targets=None,
 
     tgt = np.array([target[z.key] for z in zone_list])
     cls = np.array(CLASSES)
-    within = (cls[None, None, :] <= tgt[:, None, None])
+    within = cls[None, None, :] <= tgt[:, None, None]
     target_share = np.where(np.isnan(share[..., 0]), np.nan, (share * within).sum(axis=-1))
-    overall_target = np.where(np.isnan(overall_share[:, 0]), np.nan,
-                              (overall_share * within[:, 0, :]).sum(axis=-1))
+    overall_target = np.where(
+        np.isnan(overall_share[:, 0]), np.nan, (overall_share * within[:, 0, :]).sum(axis=-1)
+    )
     has_time = any("time" in ds[v].dims for v in tmap)
     tol = 1e-9  # shares are sums of float areas: allow round-off when comparing with 1.0
     out = xr.Dataset(
@@ -440,13 +485,17 @@ def evaluate(ds: xr.Dataset, *, zones=None, tracers=None, targets=None,
             "max": (("zone", "tracer"), stats["max"]),
             "peak": (("zone", "tracer"), stats["peak"]),
             "fraction_time_above_target": (("zone", "tracer"), stats["time"]),
-            "passes": (("zone", "tracer"), np.nan_to_num(target_share, nan=-1.0)
-                       >= pass_share - tol),
+            "passes": (
+                ("zone", "tracer"),
+                np.nan_to_num(target_share, nan=-1.0) >= pass_share - tol,
+            ),
             "overall_class_share": (("zone", "class"), overall_share),
             "overall_good_share": (("zone",), overall_share[:, 0] + overall_share[:, 1]),
             "overall_target_share": (("zone",), overall_target),
-            "overall_passes": (("zone",), np.nan_to_num(overall_target, nan=-1.0)
-                               >= pass_share - tol),
+            "overall_passes": (
+                ("zone",),
+                np.nan_to_num(overall_target, nan=-1.0) >= pass_share - tol,
+            ),
         },
         coords={
             "zone": [z.key for z in zone_list],
@@ -465,16 +514,29 @@ def evaluate(ds: xr.Dataset, *, zones=None, tracers=None, targets=None,
             "standard": "GB 3097-1997 Sea water quality standard, single-factor evaluation",
             "pass_share": pass_share,
             "time_records": records_n,
-            "evaluated_field": "time mean over equally weighted records" if has_time
+            "evaluated_field": "time mean over equally weighted records"
+            if has_time
             else "steady state",
             "percentile": "lower area-weighted quantile, no interpolation",
         },
     )
-    for name, units in (("mean", "mg L-1"), ("p95", "mg L-1"), ("max", "mg L-1"),
-                        ("peak", "mg L-1"), ("area", "m2")):
+    for name, units in (
+        ("mean", "mg L-1"),
+        ("p95", "mg L-1"),
+        ("max", "mg L-1"),
+        ("peak", "mg L-1"),
+        ("area", "m2"),
+    ):
         out[name].attrs["units"] = units
-    for name in ("class_share", "good_share", "target_share", "fraction_time_above_target",
-                 "overall_class_share", "overall_good_share", "overall_target_share"):
+    for name in (
+        "class_share",
+        "good_share",
+        "target_share",
+        "fraction_time_above_target",
+        "overall_class_share",
+        "overall_good_share",
+        "overall_target_share",
+    ):
         out[name].attrs["units"] = "1"
     return out
 
@@ -490,16 +552,33 @@ def class_map(ds: xr.Dataset, tracer: str | None = None) -> xr.DataArray:
     klass = overall_class(classes) if tracer is None else classes[tracer]
     if "wet" in ds:
         klass = np.where(ds["wet"].transpose(ydim, xdim).values != 0, klass, NO_VALUE)
-    da = xr.DataArray(np.asarray(klass, dtype=np.int8), dims=(ydim, xdim),
-                      coords={ydim: ds[ydim], xdim: ds[xdim]},
-                      name=f"{tracer}_class" if tracer else "water_quality_class")
+    da = xr.DataArray(
+        np.asarray(klass, dtype=np.int8),
+        dims=(ydim, xdim),
+        coords={ydim: ds[ydim], xdim: ds[xdim]},
+        name=f"{tracer}_class" if tracer else "water_quality_class",
+    )
     da.attrs.update(class_attributes(tracer))
     return da
 
 
 # ----------------------------------------------------------------------------- reporting
-_COLUMNS = ("zone", "tracer", "target", "I%", "II%", "III%", "IV%", ">IV%", "I+II%", "mean",
-            "p95", "max", "t>tgt%", "result")
+_COLUMNS = (
+    "zone",
+    "tracer",
+    "target",
+    "I%",
+    "II%",
+    "III%",
+    "IV%",
+    ">IV%",
+    "I+II%",
+    "mean",
+    "p95",
+    "max",
+    "t>tgt%",
+    "result",
+)
 
 
 def _rows(result: xr.Dataset) -> list[dict[str, object]]:
@@ -508,24 +587,45 @@ def _rows(result: xr.Dataset) -> list[dict[str, object]]:
         r = result.sel(zone=z)
         entries = [(str(t), r.sel(tracer=t)) for t in result["tracer"].values]
         for tracer, s in entries:
-            rows.append({
-                "zone": str(z), "tracer": tracer, "target": int(r["target_class"]),
-                "shares": s["class_share"].values, "good": float(s["good_share"]),
-                "mean": float(s["mean"]), "p95": float(s["p95"]), "max": float(s["max"]),
-                "peak": float(s["peak"]), "time": float(s["fraction_time_above_target"]),
-                "target_share": float(s["target_share"]), "passes": bool(s["passes"]),
-                "area": float(r["area"]), "name": str(r["zone_name"].item()),
-                "name_zh": str(r["zone_name_zh"].item()),
-            })
+            rows.append(
+                {
+                    "zone": str(z),
+                    "tracer": tracer,
+                    "target": int(r["target_class"]),
+                    "shares": s["class_share"].values,
+                    "good": float(s["good_share"]),
+                    "mean": float(s["mean"]),
+                    "p95": float(s["p95"]),
+                    "max": float(s["max"]),
+                    "peak": float(s["peak"]),
+                    "time": float(s["fraction_time_above_target"]),
+                    "target_share": float(s["target_share"]),
+                    "passes": bool(s["passes"]),
+                    "area": float(r["area"]),
+                    "name": str(r["zone_name"].item()),
+                    "name_zh": str(r["zone_name_zh"].item()),
+                }
+            )
         if result.sizes["tracer"] > 1:
-            rows.append({
-                "zone": str(z), "tracer": "worst", "target": int(r["target_class"]),
-                "shares": r["overall_class_share"].values, "good": float(r["overall_good_share"]),
-                "mean": np.nan, "p95": np.nan, "max": np.nan, "peak": np.nan, "time": np.nan,
-                "target_share": float(r["overall_target_share"]),
-                "passes": bool(r["overall_passes"]), "area": float(r["area"]),
-                "name": str(r["zone_name"].item()), "name_zh": str(r["zone_name_zh"].item()),
-            })
+            rows.append(
+                {
+                    "zone": str(z),
+                    "tracer": "worst",
+                    "target": int(r["target_class"]),
+                    "shares": r["overall_class_share"].values,
+                    "good": float(r["overall_good_share"]),
+                    "mean": np.nan,
+                    "p95": np.nan,
+                    "max": np.nan,
+                    "peak": np.nan,
+                    "time": np.nan,
+                    "target_share": float(r["overall_target_share"]),
+                    "passes": bool(r["overall_passes"]),
+                    "area": float(r["area"]),
+                    "name": str(r["zone_name"].item()),
+                    "name_zh": str(r["zone_name_zh"].item()),
+                }
+            )
     return rows
 
 
@@ -541,35 +641,85 @@ def evaluation_table(result: xr.Dataset) -> str:
     """A plain-text table of `evaluate`'s result: one line per zone and tracer (+ worst factor)."""
     lines = []
     for row in _rows(result):
-        verdict = "PASS" if row["passes"] else ("no data" if not np.isfinite(row["good"])
-                                                else "FAIL")
-        lines.append([row["zone"], row["tracer"], str(row["target"]),
-                      *(_pct(s) for s in row["shares"]), _pct(row["good"]), _num(row["mean"]),
-                      _num(row["p95"]), _num(row["max"]), _pct(row["time"]), verdict])
-    widths = [max(len(c), *(len(line[i]) for line in lines)) if lines else len(c)
-              for i, c in enumerate(_COLUMNS)]
+        verdict = (
+            "PASS" if row["passes"] else ("no data" if not np.isfinite(row["good"]) else "FAIL")
+        )
+        lines.append(
+            [
+                row["zone"],
+                row["tracer"],
+                str(row["target"]),
+                *(_pct(s) for s in row["shares"]),
+                _pct(row["good"]),
+                _num(row["mean"]),
+                _num(row["p95"]),
+                _num(row["max"]),
+                _pct(row["time"]),
+                verdict,
+            ]
+        )
+    widths = [
+        max(len(c), *(len(line[i]) for line in lines)) if lines else len(c)
+        for i, c in enumerate(_COLUMNS)
+    ]
     fmt = "  ".join(f"{{:<{w}}}" if i < 2 else f"{{:>{w}}}" for i, w in enumerate(widths))
     head = fmt.format(*_COLUMNS)
-    note = (f"GB 3097-1997 single-factor classes, area shares of the "
-            f"{result.attrs.get('evaluated_field', 'evaluated field')}; concentrations mg/L; "
-            f"pass = share within target >= {result.attrs.get('pass_share', 1.0):g}")
+    note = (
+        f"GB 3097-1997 single-factor classes, area shares of the "
+        f"{result.attrs.get('evaluated_field', 'evaluated field')}; concentrations mg/L; "
+        f"pass = share within target >= {result.attrs.get('pass_share', 1.0):g}"
+    )
     return "\n".join([note, head, "-" * len(head), *(fmt.format(*line) for line in lines)])
 
 
 def to_csv(result: xr.Dataset, path: str | os.PathLike) -> Path:
     """Write `evaluate`'s result as CSV (UTF-8, one row per zone and tracer); returns the path."""
     path = Path(path)
-    header = ["zone", "zone_name", "zone_name_zh", "tracer", "target_class", "area_km2",
-              "share_I", "share_II", "share_III", "share_IV", "share_worse_than_IV",
-              "good_share_I_II", "target_share", "mean_mg_per_L", "p95_mg_per_L", "max_mg_per_L",
-              "peak_mg_per_L", "fraction_time_above_target", "passes"]
+    header = [
+        "zone",
+        "zone_name",
+        "zone_name_zh",
+        "tracer",
+        "target_class",
+        "area_km2",
+        "share_I",
+        "share_II",
+        "share_III",
+        "share_IV",
+        "share_worse_than_IV",
+        "good_share_I_II",
+        "target_share",
+        "mean_mg_per_L",
+        "p95_mg_per_L",
+        "max_mg_per_L",
+        "peak_mg_per_L",
+        "fraction_time_above_target",
+        "passes",
+    ]
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(header)
         for row in _rows(result):
-            values = [row["area"] / 1e6, *row["shares"], row["good"], row["target_share"],
-                      row["mean"], row["p95"], row["max"], row["peak"], row["time"]]
-            writer.writerow([row["zone"], row["name"], row["name_zh"], row["tracer"],
-                             row["target"], *("" if not np.isfinite(v) else f"{v:.6g}"
-                                              for v in values), int(row["passes"])])
+            values = [
+                row["area"] / 1e6,
+                *row["shares"],
+                row["good"],
+                row["target_share"],
+                row["mean"],
+                row["p95"],
+                row["max"],
+                row["peak"],
+                row["time"],
+            ]
+            writer.writerow(
+                [
+                    row["zone"],
+                    row["name"],
+                    row["name_zh"],
+                    row["tracer"],
+                    row["target"],
+                    *("" if not np.isfinite(v) else f"{v:.6g}" for v in values),
+                    int(row["passes"]),
+                ]
+            )
     return path

@@ -37,8 +37,10 @@ class TaskFailure(RuntimeError):
     def __init__(self, failures: list[tuple[int, str, BaseException, int]]) -> None:
         self.failures = failures
         lines = [f"{len(failures)} task(s) failed:"]
-        lines += [f"  {what} ({n} attempt(s)): {type(err).__name__}: {err}"
-                  for _, what, err, n in failures]
+        lines += [
+            f"  {what} ({n} attempt(s)): {type(err).__name__}: {err}"
+            for _, what, err, n in failures
+        ]
         super().__init__("\n".join(lines))
 
 

@@ -64,8 +64,13 @@ def verify(name: str) -> Path:
     return path
 
 
-def read_toml(path: str | os.PathLike, *, error: type[Exception], missing: str = "file not found",
-              invalid: str = "not valid TOML") -> tuple[dict, str]:
+def read_toml(
+    path: str | os.PathLike,
+    *,
+    error: type[Exception],
+    missing: str = "file not found",
+    invalid: str = "not valid TOML",
+) -> tuple[dict, str]:
     """(parsed mapping, text) of a TOML file; a missing, undecodable or malformed file raises
     ``error`` with the path and ``missing`` or ``invalid`` plus the parser's reason."""
     path = Path(path)

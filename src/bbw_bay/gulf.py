@@ -81,30 +81,35 @@ NAMED_BAYS: dict[str, tuple[float, float]] = {
 #: 5 km offshore in GSHHG) to Con Co Island (107.34E 17.16N, a GSHHG islet at 107.33E 17.16N).
 #: The closing vertices run over land (Vietnam west of 105.6E, Hainan's interior, Guangxi north
 #: of 21.9N), so only the mouth line and the 109.9E meridian cut through water.
-GULF_PROPER: np.ndarray = np.array([
-    (105.0, 17.16),   # on land in Vietnam, due west of Con Co
-    (107.34, 17.16),  # Con Co Island (Cồn Cỏ)
-    (108.70, 18.50),  # Yinggehai, SW Hainan (the cape where GSHHG's coast turns)
-    (109.30, 19.10),  # Hainan interior
-    (109.90, 19.60),  # Hainan interior, south of the strait's west end
-    (109.90, 23.00),  # Leizhou Peninsula / Guangxi inland
-    (105.0, 23.00),   # inland
-])
+GULF_PROPER: np.ndarray = np.array(
+    [
+        (105.0, 17.16),  # on land in Vietnam, due west of Con Co
+        (107.34, 17.16),  # Con Co Island (Cồn Cỏ)
+        (108.70, 18.50),  # Yinggehai, SW Hainan (the cape where GSHHG's coast turns)
+        (109.30, 19.10),  # Hainan interior
+        (109.90, 19.60),  # Hainan interior, south of the strait's west end
+        (109.90, 23.00),  # Leizhou Peninsula / Guangxi inland
+        (105.0, 23.00),  # inland
+    ]
+)
 
 #: Static provenance of the geographic data and method (strings, for netCDF attributes).
 GULF_PROVENANCE: dict[str, str] = {
     "gulf_bathymetry_source": (
         "ETOPO5 5-arc-minute relief (NOAA NGDC 1988, Data Announcement 88-MGG-02), Debian "
-        "ferret-datasets 7.6.0-5; public domain"),
+        "ferret-datasets 7.6.0-5; public domain"
+    ),
     "gulf_coastline_source": (
         "GSHHG 2.3.7 full resolution (Wessel and Smith 1996, JGR 101, 8741-8743), derived from "
         "Debian package gmt-gshhg-full 2.3.7, rasterised with GMT 6.4.0 grdlandmask; "
-        "LGPL-3.0-or-later"),
+        "LGPL-3.0-or-later"
+    ),
     "gulf_method": (
         "wet = block-mean GSHHG sea fraction >= threshold; depth = -ETOPO5 elevation, bilinear at "
         "cell centres, clipped to [min depth, max mixing depth] on wet cells; listed bay mouths "
         "opened; Qiongzhou Strait trough deepened; wet cells not 4-connected to an open "
-        "boundary removed"),
+        "boundary removed"
+    ),
     "gulf_documentation": "forcing/GEODATA.md",
 }
 
@@ -202,7 +207,7 @@ def _block_mean(fraction: xr.DataArray, lon_edge: np.ndarray, lat_edge: np.ndarr
             f"the land mask, which covers {west:g}–{west + lon.size * dlon:g}E "
             f"{south:g}–{south + lat.size * dlat:g}N"
         )
-    block = np.asarray(fraction.values, dtype=float)[j0:j0 + ny * fy, i0:i0 + nx * fx]
+    block = np.asarray(fraction.values, dtype=float)[j0 : j0 + ny * fy, i0 : i0 + nx * fx]
     return block.reshape(ny, fy, nx, fx).mean(axis=(1, 3))
 
 
@@ -210,8 +215,12 @@ def _bilinear(field: xr.DataArray, lon: np.ndarray, lat: np.ndarray) -> np.ndarr
     """Bilinear interpolation of a gridline-registered field at points (lon, lat) [degrees]."""
     lon_n, lat_n = field["lon"].values, field["lat"].values
     dlon, dlat = _check_regular(lon_n, "bathymetry lon"), _check_regular(lat_n, "bathymetry lat")
-    if (lon.min() < lon_n[0] or lon.max() > lon_n[-1] or lat.min() < lat_n[0]
-            or lat.max() > lat_n[-1]):
+    if (
+        lon.min() < lon_n[0]
+        or lon.max() > lon_n[-1]
+        or lat.min() < lat_n[0]
+        or lat.max() > lat_n[-1]
+    ):
         raise GridError(
             f"domain exceeds the bathymetry, which covers {lon_n[0]:g}–{lon_n[-1]:g}E "
             f"{lat_n[0]:g}–{lat_n[-1]:g}N"
@@ -222,15 +231,20 @@ def _bilinear(field: xr.DataArray, lon: np.ndarray, lat: np.ndarray) -> np.ndarr
     i = np.clip(np.floor(fx).astype(int), 0, lon_n.size - 2)
     j = np.clip(np.floor(fy).astype(int), 0, lat_n.size - 2)
     tx, ty = fx - i, fy - j
-    return ((1 - ty) * ((1 - tx) * z[j, i] + tx * z[j, i + 1])
-            + ty * ((1 - tx) * z[j + 1, i] + tx * z[j + 1, i + 1]))
+    return (1 - ty) * ((1 - tx) * z[j, i] + tx * z[j, i + 1]) + ty * (
+        (1 - tx) * z[j + 1, i] + tx * z[j + 1, i + 1]
+    )
 
 
 def _connected_to_open(wet: np.ndarray, open_boundaries: Sequence[str]) -> np.ndarray:
     """Wet cells 4-connected (through cell faces) to a wet cell on an open edge."""
     labels, _ = ndimage.label(wet)  # default structure = 4-connectivity in 2-D
-    edge = {"south": labels[0, :], "north": labels[-1, :],
-            "west": labels[:, 0], "east": labels[:, -1]}
+    edge = {
+        "south": labels[0, :],
+        "north": labels[-1, :],
+        "west": labels[:, 0],
+        "east": labels[:, -1],
+    }
     keep = np.unique(np.concatenate([edge[e] for e in open_boundaries] or [np.array([0])]))
     keep = keep[keep > 0]
     return np.isin(labels, keep)
@@ -249,8 +263,12 @@ def _open_channels(wet, sea_fraction, lon_c, lat_c, res) -> list[str]:
             for x, y in zip(xa + seg * (xb - xa), ya + seg * (yb - ya), strict=True):
                 i = int(np.searchsorted(lon_c + 0.5 * res, x))
                 j = int(np.searchsorted(lat_c + 0.5 * res, y))
-                if 0 <= i < lon_c.size and 0 <= j < lat_c.size and not wet[j, i] \
-                        and sea_fraction[j, i] > 0:
+                if (
+                    0 <= i < lon_c.size
+                    and 0 <= j < lat_c.size
+                    and not wet[j, i]
+                    and sea_fraction[j, i] > 0
+                ):
                     wet[j, i] = True
                     changed.append((round(float(lon_c[i]), 4), round(float(lat_c[j]), 4)))
         if changed:
@@ -281,8 +299,12 @@ def _connect_bays(wet, sea_fraction, lon_c, lat_c, open_boundaries) -> list[str]
                 end = (j, i)
                 break
             for jn, in_ in ((j + 1, i), (j - 1, i), (j, i + 1), (j, i - 1)):
-                if (0 <= jn < ny and 0 <= in_ < nx and (jn, in_) not in parent
-                        and sea_fraction[jn, in_] > 0):
+                if (
+                    0 <= jn < ny
+                    and 0 <= in_ < nx
+                    and (jn, in_) not in parent
+                    and sea_fraction[jn, in_] > 0
+                ):
                     parent[(jn, in_)] = (j, i)
                     queue.append((jn, in_))
         if end is None:
@@ -319,11 +341,13 @@ def _strait_trough(depth, wet, lon_c, lat_c, *, cap: float) -> str:
         j = rows[run]
         depth[j, i] = np.minimum(np.maximum(depth[j, i], trough), cap)
     after = float(depth[np.ix_(rows, cols)][wet[np.ix_(rows, cols)]].max(initial=0.0))
-    text = (f"Qiongzhou Strait trough: wet cells {west}-{east}E, {STRAIT_LAT[0]}-{STRAIT_LAT[1]}N "
-            f"deepened to max(ETOPO5, {STRAIT_AXIS_DEPTH_M:g} m x along-strait taper "
-            f"({STRAIT_TAPER_DEG}° at each end) x parabolic cross-strait profile (half-width "
-            f"{STRAIT_HALF_WIDTH} of the local width)); max depth {before:.1f} m -> {after:.1f} m; "
-            "published: trough 80-100 m, max 114-120 m, mean 44 m [S19][S20][S22]")
+    text = (
+        f"Qiongzhou Strait trough: wet cells {west}-{east}E, {STRAIT_LAT[0]}-{STRAIT_LAT[1]}N "
+        f"deepened to max(ETOPO5, {STRAIT_AXIS_DEPTH_M:g} m x along-strait taper "
+        f"({STRAIT_TAPER_DEG}° at each end) x parabolic cross-strait profile (half-width "
+        f"{STRAIT_HALF_WIDTH} of the local width)); max depth {before:.1f} m -> {after:.1f} m; "
+        "published: trough 80-100 m, max 114-120 m, mean 44 m [S19][S20][S22]"
+    )
     logger.info("%s", text)
     return text
 
@@ -367,16 +391,18 @@ def grid_from_bathymetry(
     if not 0.0 < sea_fraction_threshold <= 1.0:
         raise GridError(f"sea_fraction_threshold must be in (0, 1]; got {sea_fraction_threshold}")
     if not 0.0 < min_depth_m < max_mixing_depth_m:
-        raise GridError(f"need 0 < min_depth_m < max_mixing_depth_m; got {min_depth_m}, "
-                        f"{max_mixing_depth_m}")
+        raise GridError(
+            f"need 0 < min_depth_m < max_mixing_depth_m; got {min_depth_m}, {max_mixing_depth_m}"
+        )
     bathy, bathy_label = _dataset(bathymetry)
     mask, mask_label = _dataset(landmask)
     for ds, label, name in ((bathy, bathy_label, "elevation"), (mask, mask_label, "sea_fraction")):
         if name not in ds:
             raise GridError(f"{label}: no variable {name!r}; found {sorted(ds.data_vars)}")
     if resolution <= 0 or lon_range[1] <= lon_range[0] or lat_range[1] <= lat_range[0]:
-        raise GridError(f"need resolution > 0 and increasing ranges; got {resolution}, "
-                        f"{lon_range}, {lat_range}")
+        raise GridError(
+            f"need resolution > 0 and increasing ranges; got {resolution}, {lon_range}, {lat_range}"
+        )
     # a whole number of cells; where the range is not a multiple of the resolution (7.5° at
     # 1/15°), the east and north edges move out to the next whole cell
     nx = int(np.ceil((lon_range[1] - lon_range[0]) / resolution - 1e-6))
@@ -397,25 +423,37 @@ def grid_from_bathymetry(
     shallow = wet & (depth < min_depth_m)
     deep = wet & (depth > max_mixing_depth_m)
     depth = np.where(wet, np.clip(depth, min_depth_m, max_mixing_depth_m), 0.0)
-    corrections.append(f"minimum depth {min_depth_m:g} m set at {int(shallow.sum())} wet cells "
-                       "(ETOPO5 land, placeholder -1 m or shallower)")
-    corrections.append(f"depth capped at {max_mixing_depth_m:g} m (effective mixing depth) at "
-                       f"{int(deep.sum())} wet cells")
+    corrections.append(
+        f"minimum depth {min_depth_m:g} m set at {int(shallow.sum())} wet cells "
+        "(ETOPO5 land, placeholder -1 m or shallower)"
+    )
+    corrections.append(
+        f"depth capped at {max_mixing_depth_m:g} m (effective mixing depth) at "
+        f"{int(deep.sum())} wet cells"
+    )
     connected = _connected_to_open(wet, open_boundaries)
     removed = int((wet & ~connected).sum())
     wet &= connected
     depth[~wet] = 0.0
-    corrections.append(f"removed {removed} wet cells not connected to the open boundaries "
-                       f"{tuple(open_boundaries)}")
+    corrections.append(
+        f"removed {removed} wet cells not connected to the open boundaries {tuple(open_boundaries)}"
+    )
     if strait_correction:
         corrections.append(_strait_trough(depth, wet, lon_c, lat_c, cap=max_mixing_depth_m))
-    grid = Grid.geographic_grid(lon_edge, lat_edge, depth=depth, wet=wet,
-                                open_boundaries=open_boundaries)
-    params = dict(lon_range=list(lon_range), lat_range=list(lat_range), resolution=resolution,
-                  sea_fraction_threshold=sea_fraction_threshold, min_depth_m=min_depth_m,
-                  max_mixing_depth_m=max_mixing_depth_m, strait_correction=strait_correction,
-                  channel_corrections=channel_corrections,
-                  open_boundaries=list(open_boundaries))
+    grid = Grid.geographic_grid(
+        lon_edge, lat_edge, depth=depth, wet=wet, open_boundaries=open_boundaries
+    )
+    params = dict(
+        lon_range=list(lon_range),
+        lat_range=list(lat_range),
+        resolution=resolution,
+        sea_fraction_threshold=sea_fraction_threshold,
+        min_depth_m=min_depth_m,
+        max_mixing_depth_m=max_mixing_depth_m,
+        strait_correction=strait_correction,
+        channel_corrections=channel_corrections,
+        open_boundaries=list(open_boundaries),
+    )
     _PROVENANCE[grid] = {
         **GULF_PROVENANCE,
         "gulf_bathymetry_file": Path(bathy_label).name,
@@ -471,13 +509,24 @@ def beibu_grid(resolution: float = 1.0 / 30.0, **kwargs) -> Grid:
 
 @functools.lru_cache(maxsize=16)
 def _beibu_cached(resolution: float, key: tuple) -> Grid:
-    return grid_from_bathymetry(verify(BATHYMETRY_FILE), verify(LANDMASK_FILE),
-                                resolution=resolution, **dict(key))
+    return grid_from_bathymetry(
+        verify(BATHYMETRY_FILE), verify(LANDMASK_FILE), resolution=resolution, **dict(key)
+    )
 
 
 __all__ = [
-    "BATHYMETRY_FILE", "CHANNEL_CORRECTIONS", "GULF_PROPER", "GULF_PROVENANCE", "LANDMASK_FILE",
+    "BATHYMETRY_FILE",
+    "CHANNEL_CORRECTIONS",
+    "GULF_PROPER",
+    "GULF_PROVENANCE",
+    "LANDMASK_FILE",
     "gulf_section",
-    "MAX_MIXING_DEPTH_M", "MIN_DEPTH_M", "NAMED_BAYS", "beibu_grid",
-    "grid_from_bathymetry", "grid_provenance", "gulf_proper_mask", "points_in_polygon",
+    "MAX_MIXING_DEPTH_M",
+    "MIN_DEPTH_M",
+    "NAMED_BAYS",
+    "beibu_grid",
+    "grid_from_bathymetry",
+    "grid_provenance",
+    "gulf_proper_mask",
+    "points_in_polygon",
 ]

@@ -40,8 +40,16 @@ KINDS = ("river", "outfall")
 PROVINCES = ("Guangxi", "Guangdong", "Hainan", "Vietnam")
 SEASONS = ("winter", "summer", "annual")
 
-_REQUIRED = ("name", "kind", "province", "lon", "lat", "discharge_m3_per_s", "loads_t_per_yr",
-             "citations")
+_REQUIRED = (
+    "name",
+    "kind",
+    "province",
+    "lon",
+    "lat",
+    "discharge_m3_per_s",
+    "loads_t_per_yr",
+    "citations",
+)
 _OPTIONAL = ("name_zh", "name_vi", "receiving_water", "notes", "monthly_discharge_fraction")
 _TEXT = ("name", "name_zh", "name_vi", "receiving_water", "notes")
 
@@ -75,12 +83,16 @@ def _is_number(value: Any) -> bool:
 def _check_citation(where: str, key: str, citations: Mapping[str, Any]) -> None:
     text = citations.get(key)
     if not isinstance(text, str) or not text.strip():
-        raise LoadsError(f"{where}: number {key!r} has no citation; expected citations.{key} = "
-                         '"<publication>" or "estimate: <method>"')
+        raise LoadsError(
+            f"{where}: number {key!r} has no citation; expected citations.{key} = "
+            '"<publication>" or "estimate: <method>"'
+        )
     body = text.strip()
     if body.lower().startswith("estimate") and len(body.rstrip(".:; ")) <= len("estimate"):
-        raise LoadsError(f"{where}: citations.{key} says 'estimate' without the method; expected "
-                         '"estimate: <how it was estimated>"')
+        raise LoadsError(
+            f"{where}: citations.{key} says 'estimate' without the method; expected "
+            '"estimate: <how it was estimated>"'
+        )
 
 
 def _check_unknown(where: str, keys: Sequence[str], allowed: Sequence[str]) -> None:
@@ -104,53 +116,71 @@ def _validate_source(where: str, row: Mapping[str, Any]) -> None:
     if row["kind"] not in KINDS:
         raise LoadsError(f"{where}: kind must be one of {list(KINDS)}, got {row['kind']!r}")
     if row["province"] not in PROVINCES:
-        raise LoadsError(f"{where}: province must be one of {list(PROVINCES)}, "
-                         f"got {row['province']!r}")
+        raise LoadsError(
+            f"{where}: province must be one of {list(PROVINCES)}, got {row['province']!r}"
+        )
     cit = row["citations"]
     if not isinstance(cit, Mapping):
         raise LoadsError(f"{where}: citations must be a table [source.citations]")
     for key, (lo, hi) in (("lon", LON_RANGE), ("lat", LAT_RANGE)):
         value = row[key]
         if not _is_number(value) or not lo <= value <= hi:
-            raise LoadsError(f"{where}: {key} must be a number in [{lo}, {hi}] degrees "
-                             f"(the bbw_bay domain), got {value!r}")
+            raise LoadsError(
+                f"{where}: {key} must be a number in [{lo}, {hi}] degrees "
+                f"(the bbw_bay domain), got {value!r}"
+            )
     _check_citation(where, "position", cit)
     q = row["discharge_m3_per_s"]
     if not _is_number(q) or not 0 <= q <= MAX_DISCHARGE_M3_PER_S:
-        raise LoadsError(f"{where}: discharge_m3_per_s must be a number in "
-                         f"[0, {MAX_DISCHARGE_M3_PER_S:g}] m³/s, got {q!r}")
+        raise LoadsError(
+            f"{where}: discharge_m3_per_s must be a number in "
+            f"[0, {MAX_DISCHARGE_M3_PER_S:g}] m³/s, got {q!r}"
+        )
     _check_citation(where, "discharge", cit)
     if "monthly_discharge_fraction" in row:
         frac = row["monthly_discharge_fraction"]
-        if (not isinstance(frac, list) or len(frac) != 12 or not all(map(_is_number, frac))
-                or any(f < 0 for f in frac)):
-            raise LoadsError(f"{where}: monthly_discharge_fraction must be 12 numbers >= 0 "
-                             f"(Jan..Dec), got {frac!r}")
+        if (
+            not isinstance(frac, list)
+            or len(frac) != 12
+            or not all(map(_is_number, frac))
+            or any(f < 0 for f in frac)
+        ):
+            raise LoadsError(
+                f"{where}: monthly_discharge_fraction must be 12 numbers >= 0 "
+                f"(Jan..Dec), got {frac!r}"
+            )
         if abs(math.fsum(frac) - 1.0) > 1e-6:
-            raise LoadsError(f"{where}: monthly_discharge_fraction must sum to 1 within 1e-6, "
-                             f"sums to {math.fsum(frac):.9f}")
+            raise LoadsError(
+                f"{where}: monthly_discharge_fraction must sum to 1 within 1e-6, "
+                f"sums to {math.fsum(frac):.9f}"
+            )
         _check_citation(where, "monthly_discharge_fraction", cit)
     loads = row["loads_t_per_yr"]
     if not isinstance(loads, Mapping):
         raise LoadsError(f"{where}: loads_t_per_yr must be a table [source.loads_t_per_yr]")
     missing = [t for t in TRACERS if t not in loads]
     if missing:
-        raise LoadsError(f"{where}: loads_t_per_yr lacks {missing}; "
-                         f"expected all of {list(TRACERS)}")
+        raise LoadsError(
+            f"{where}: loads_t_per_yr lacks {missing}; expected all of {list(TRACERS)}"
+        )
     _check_unknown(f"{where} loads_t_per_yr", list(loads), TRACERS + REFERENCE_LOADS)
     for tracer, value in loads.items():
         cap = MAX_LOAD_T_PER_YR[tracer]
         if not _is_number(value) or not 0 <= value <= cap:
-            raise LoadsError(f"{where}: loads_t_per_yr.{tracer} must be a number in [0, {cap:g}] "
-                             f"t/yr, got {value!r}")
+            raise LoadsError(
+                f"{where}: loads_t_per_yr.{tracer} must be a number in [0, {cap:g}] "
+                f"t/yr, got {value!r}"
+            )
         _check_citation(where, tracer, cit)
     numbered = {"position", "discharge", *loads}
     if "monthly_discharge_fraction" in row:
         numbered.add("monthly_discharge_fraction")
     extra = sorted(set(cit) - numbered)
     if extra:
-        raise LoadsError(f"{where}: citations for {extra}, which are not numbers of this source "
-                         f"(cited numbers: {sorted(numbered)})")
+        raise LoadsError(
+            f"{where}: citations for {extra}, which are not numbers of this source "
+            f"(cited numbers: {sorted(numbered)})"
+        )
 
 
 def read_source_table(path: str | os.PathLike | None = None) -> list[dict[str, Any]]:
@@ -192,10 +222,15 @@ def to_point_source(row: Mapping[str, Any], *, snap: bool = True) -> PointSource
     if "monthly_discharge_fraction" in row:
         factors = monthly_factors(row["monthly_discharge_fraction"])
     return PointSource(
-        name=row["name"], x=float(row["lon"]), y=float(row["lat"]), loads=loads,
+        name=row["name"],
+        x=float(row["lon"]),
+        y=float(row["lat"]),
+        loads=loads,
         discharge=float(row["discharge_m3_per_s"]),
         groups=(row["province"], row["kind"], row["name"]),
-        monthly_load_factor=factors, monthly_discharge_factor=factors, snap=snap,
+        monthly_load_factor=factors,
+        monthly_discharge_factor=factors,
+        snap=snap,
     )
 
 
@@ -217,8 +252,9 @@ def read_sources(path: str | os.PathLike | None = None, *, snap: bool = True) ->
     return [to_point_source(row, snap=snap) for row in rows]
 
 
-def totals_t_per_yr(rows: Sequence[Mapping[str, Any]], *, by: str = "province"
-                    ) -> dict[str, dict[str, float]]:
+def totals_t_per_yr(
+    rows: Sequence[Mapping[str, Any]], *, by: str = "province"
+) -> dict[str, dict[str, float]]:
     """Sum of loads [t/yr] and discharge [m³/s] over rows, grouped by a row key (e.g. province)."""
     out: dict[str, dict[str, float]] = {}
     for row in rows:
@@ -229,8 +265,9 @@ def totals_t_per_yr(rows: Sequence[Mapping[str, Any]], *, by: str = "province"
     return out
 
 
-def read_background(path: str | os.PathLike | None = None, *, season: str = "annual"
-                    ) -> dict[str, float]:
+def read_background(
+    path: str | os.PathLike | None = None, *, season: str = "annual"
+) -> dict[str, float]:
     """Open-boundary background concentrations [mg/L] per tracer for one season.
 
     Parameters

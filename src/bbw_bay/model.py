@@ -223,9 +223,7 @@ class Model:
             c = state[parent]
             floor = 1e-9 * max(float(np.abs(c).max()), 1e-300)
             ok = self.grid.wet & (c > floor)
-            out[self.names[k]] = np.where(
-                ok, state[k] / np.where(ok, c, 1.0) / DAY, np.nan
-            )
+            out[self.names[k]] = np.where(ok, state[k] / np.where(ok, c, 1.0) / DAY, np.nan)
         return out
 
     def background_at(self, time: float) -> np.ndarray:
@@ -428,8 +426,12 @@ class Model:
             concentration_dataset(self.grid, self.names, fields, times), frames
         )
         ds.attrs.update(
-            {"steps": stats.steps, "dt_max_s": stats.dt_max, "advection": self.advection,
-             "background_mode": self.background_mode}
+            {
+                "steps": stats.steps,
+                "dt_max_s": stats.dt_max,
+                "advection": self.advection,
+                "background_mode": self.background_mode,
+            }
         )
         return add_provenance(ds, settings=self.settings(), budget=stats.budget)
 
@@ -502,8 +504,12 @@ class Model:
         )
 
     def efolding_time(
-        self, region: np.ndarray, *, time: float = 0.0, dt_days: float = 1.0,
-        max_days: float = 1000.0
+        self,
+        region: np.ndarray,
+        *,
+        time: float = 0.0,
+        dt_days: float = 1.0,
+        max_days: float = 1000.0,
     ) -> float:
         """E-folding residence time [days] of the water in a (ny, nx) bool ``region``.
 
@@ -511,12 +517,17 @@ class Model:
         the flow at ``time`` (held steady) with the model's diffusivity; see
         `bbw_bay.steady.efolding_times` (upwind, implicit Euler). ``inf`` beyond ``max_days``.
         """
-        return self.efolding_times({"region": region}, time=time, dt_days=dt_days,
-                                   max_days=max_days)["region"]
+        return self.efolding_times(
+            {"region": region}, time=time, dt_days=dt_days, max_days=max_days
+        )["region"]
 
     def efolding_times(
-        self, regions: Mapping[str, np.ndarray], *, time: float = 0.0, dt_days: float = 1.0,
-        max_days: float = 1000.0
+        self,
+        regions: Mapping[str, np.ndarray],
+        *,
+        time: float = 0.0,
+        dt_days: float = 1.0,
+        max_days: float = 1000.0,
     ) -> dict[str, float]:
         """`efolding_time` [days] of several (ny, nx) bool regions from one factorisation."""
         masks = {k: np.asarray(m, dtype=bool) & self.grid.wet for k, m in regions.items()}
@@ -576,8 +587,13 @@ class Model:
         ds = self._with_mean_ages(
             concentration_dataset(self.grid, self.names, self.reported(fields, time)), [fields]
         )
-        ds.attrs.update({"steady_iterations": iterations, "advection": self.advection,
-                         "background_mode": self.background_mode})
+        ds.attrs.update(
+            {
+                "steady_iterations": iterations,
+                "advection": self.advection,
+                "background_mode": self.background_mode,
+            }
+        )
         return add_provenance(ds, settings=self.settings(), budget=budget)
 
     def _steady_budget(self, fields: np.ndarray, time: float) -> dict:
@@ -626,5 +642,10 @@ class Model:
 
 
 __all__ = [
-    "BACKGROUND_MODES", "InstabilityError", "Model", "ModelError", "StabilityError", "Tracer",
+    "BACKGROUND_MODES",
+    "InstabilityError",
+    "Model",
+    "ModelError",
+    "StabilityError",
+    "Tracer",
 ]

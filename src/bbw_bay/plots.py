@@ -35,8 +35,13 @@ CLASS_COLOURS: dict[int, str] = {
     5: "#e31a1c",  # red
 }
 #: English legend labels of the classes.
-CLASS_NAMES_EN: dict[int, str] = {1: "Class I", 2: "Class II", 3: "Class III", 4: "Class IV",
-                                  5: "Worse than IV"}
+CLASS_NAMES_EN: dict[int, str] = {
+    1: "Class I",
+    2: "Class II",
+    3: "Class III",
+    4: "Class IV",
+    5: "Worse than IV",
+}
 #: Chinese names (shown only when a font with CJK glyphs is installed).
 CLASS_NAMES_ZH: dict[int, str] = {1: "第一类", 2: "第二类", 3: "第三类", 4: "第四类", 5: "劣四类"}
 #: Kinds of picture `plot_file` can draw.
@@ -44,10 +49,25 @@ PLOT_KINDS = ("concentration", "class", "flow", "timeseries", "scenarios")
 
 LAND_COLOUR = "#cfcac0"
 _STATIC = ("depth", "cell_area", "wet", "u", "v")
-_CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN",
-                 "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Sarasa Gothic SC", "SimHei",
-                 "Microsoft YaHei", "PingFang SC", "Heiti SC", "STHeiti", "Hiragino Sans GB",
-                 "AR PL UMing CN", "AR PL UKai CN", "Droid Sans Fallback", "Noto Serif CJK SC")
+_CJK_FAMILIES = (
+    "Noto Sans CJK SC",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "Source Han Sans CN",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "Sarasa Gothic SC",
+    "SimHei",
+    "Microsoft YaHei",
+    "PingFang SC",
+    "Heiti SC",
+    "STHeiti",
+    "Hiragino Sans GB",
+    "AR PL UMing CN",
+    "AR PL UKai CN",
+    "Droid Sans Fallback",
+    "Noto Serif CJK SC",
+)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -81,15 +101,20 @@ def class_labels() -> dict[int, str]:
 def tracers_in(ds: xr.Dataset) -> list[str]:
     """Names of the tracer variables of a model output (every field that is not static)."""
     ydim, xdim, _ = horizontal_dims(ds)
-    return [str(v) for v in ds.data_vars
-            if v not in _STATIC and ydim in ds[v].dims and xdim in ds[v].dims]
+    return [
+        str(v)
+        for v in ds.data_vars
+        if v not in _STATIC and ydim in ds[v].dims and xdim in ds[v].dims
+    ]
 
 
 def _check_tracer(ds: xr.Dataset, tracer: str) -> None:
     present = tracers_in(ds)
     if tracer not in ds or tracer not in present:
-        raise ValueError(f"tracer {tracer!r} is not in the dataset; tracers present: "
-                         f"{', '.join(present) or 'none'}")
+        raise ValueError(
+            f"tracer {tracer!r} is not in the dataset; tracers present: "
+            f"{', '.join(present) or 'none'}"
+        )
 
 
 def _coords(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -144,8 +169,7 @@ def _select(ds: xr.Dataset, tracer: str, time) -> tuple[xr.DataArray, str]:
         if time != "mean":
             raise ValueError(f"time must be a record index or 'mean'; got {time!r}")
         days = _time_days(ds)
-        return (da.mean("time").transpose(ydim, xdim),
-                f"mean of days {days[0]:g}–{days[-1]:g}")
+        return (da.mean("time").transpose(ydim, xdim), f"mean of days {days[0]:g}–{days[-1]:g}")
     k = int(time)
     if not -da.sizes["time"] <= k < da.sizes["time"]:
         raise ValueError(f"time index {k} is outside the {da.sizes['time']} records")
@@ -167,8 +191,9 @@ def _map_aspect(ds: xr.Dataset) -> float:
     return 1.0 / np.cos(np.deg2rad(float(np.mean(y)))) if geographic else 1.0
 
 
-def map_figsize(ds: xr.Dataset, *, extra_width: float = 2.0, map_width: float = 5.8
-                ) -> tuple[float, float]:
+def map_figsize(
+    ds: xr.Dataset, *, extra_width: float = 2.0, map_width: float = 5.8
+) -> tuple[float, float]:
     """Figure size [inches] whose map panel has the map's own shape (so a colour bar beside it
     is as tall as the map), plus ``extra_width`` for a colour bar or legend."""
     x, y, _ = _coords(ds)
@@ -192,10 +217,12 @@ def _map_axes(ax, ds: xr.Dataset) -> None:
         axis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
     ax.set_aspect(_map_aspect(ds))
     if geographic:
-        ax.xaxis.set_major_formatter(FuncFormatter(
-            lambda v, _: f"{abs(v):g}°{'E' if v >= 0 else 'W'}"))
-        ax.yaxis.set_major_formatter(FuncFormatter(
-            lambda v, _: f"{abs(v):g}°{'N' if v >= 0 else 'S'}"))
+        ax.xaxis.set_major_formatter(
+            FuncFormatter(lambda v, _: f"{abs(v):g}°{'E' if v >= 0 else 'W'}")
+        )
+        ax.yaxis.set_major_formatter(
+            FuncFormatter(lambda v, _: f"{abs(v):g}°{'N' if v >= 0 else 'S'}")
+        )
         ax.set_xlabel("Longitude")
         ax.set_ylabel("Latitude")
     else:
@@ -210,8 +237,9 @@ def _draw_land(ax, ds: xr.Dataset) -> None:
 
     x, y, _ = _coords(ds)
     land = np.ma.masked_where(_wet(ds), np.ones((y.size, x.size)))
-    ax.pcolormesh(x, y, land, cmap=ListedColormap([LAND_COLOUR]), shading="nearest",
-                  zorder=2, rasterized=True)
+    ax.pcolormesh(
+        x, y, land, cmap=ListedColormap([LAND_COLOUR]), shading="nearest", zorder=2, rasterized=True
+    )
     _draw_coast(ax, ds)
 
 
@@ -231,11 +259,13 @@ def _draw_coast(ax, ds: xr.Dataset) -> None:
     xe, ye = _edges(x), _edges(y)
     wet = _wet(ds)
     jj, ii = np.nonzero(wet[:, 1:] != wet[:, :-1])  # x-faces i+1 between columns i and i+1
-    vertical = np.stack([np.stack([xe[ii + 1], ye[jj]], -1), np.stack([xe[ii + 1], ye[jj + 1]],
-                                                                      -1)], 1)
+    vertical = np.stack(
+        [np.stack([xe[ii + 1], ye[jj]], -1), np.stack([xe[ii + 1], ye[jj + 1]], -1)], 1
+    )
     jj, ii = np.nonzero(wet[1:, :] != wet[:-1, :])
-    horizontal = np.stack([np.stack([xe[ii], ye[jj + 1]], -1), np.stack([xe[ii + 1], ye[jj + 1]],
-                                                                        -1)], 1)
+    horizontal = np.stack(
+        [np.stack([xe[ii], ye[jj + 1]], -1), np.stack([xe[ii + 1], ye[jj + 1]], -1)], 1
+    )
     segments = np.concatenate([vertical, horizontal])
     if segments.size:
         ax.add_collection(LineCollection(segments, colors="0.3", linewidths=0.6, zorder=4))
@@ -248,14 +278,17 @@ def _subset(ds: xr.Dataset, extent) -> xr.Dataset:
     ydim, xdim, _ = horizontal_dims(ds)
     x0, x1, y0, y1 = (float(v) for v in extent)
     if not (x0 < x1 and y0 < y1):
-        raise ValueError(f"extent must be (x0, x1, y0, y1) with x0 < x1 and y0 < y1; "
-                         f"got {extent!r}")
+        raise ValueError(
+            f"extent must be (x0, x1, y0, y1) with x0 < x1 and y0 < y1; got {extent!r}"
+        )
     inside_x = (ds[xdim] >= x0) & (ds[xdim] <= x1)
     inside_y = (ds[ydim] >= y0) & (ds[ydim] <= y1)
     if not inside_x.any() or not inside_y.any():
-        raise ValueError(f"extent {extent!r} holds no cell centre of the dataset, which spans "
-                         f"{xdim} {float(ds[xdim].min()):g}–{float(ds[xdim].max()):g}, {ydim} "
-                         f"{float(ds[ydim].min()):g}–{float(ds[ydim].max()):g}")
+        raise ValueError(
+            f"extent {extent!r} holds no cell centre of the dataset, which spans "
+            f"{xdim} {float(ds[xdim].min()):g}–{float(ds[xdim].max()):g}, {ydim} "
+            f"{float(ds[ydim].min()):g}–{float(ds[ydim].max()):g}"
+        )
     return ds.isel({xdim: np.nonzero(inside_x.values)[0], ydim: np.nonzero(inside_y.values)[0]})
 
 
@@ -291,9 +324,20 @@ ROBUST_PERCENTILE = 99.5
 
 
 # ----------------------------------------------------------------------------- maps
-def concentration_map(ds: xr.Dataset, tracer: str, *, time=-1, ax=None, vmax: float | None = None,
-                      vmin: float | None = None, log: bool = False, cmap: str = "viridis",
-                      title: str | None = None, limits: bool = True, extent=None):
+def concentration_map(
+    ds: xr.Dataset,
+    tracer: str,
+    *,
+    time=-1,
+    ax=None,
+    vmax: float | None = None,
+    vmin: float | None = None,
+    log: bool = False,
+    cmap: str = "viridis",
+    title: str | None = None,
+    limits: bool = True,
+    extent=None,
+):
     """Map of a tracer concentration over the coastline, with a colour bar in its units.
 
     Parameters
@@ -340,18 +384,22 @@ def concentration_map(ds: xr.Dataset, tracer: str, *, time=-1, ax=None, vmax: fl
             low = float(np.percentile(values, 1))
             vmin = 0.0 if low < 0.5 * vmax else low
         norm = Normalize(vmin=vmin, vmax=vmax)
-    mesh = ax.pcolormesh(x, y, data, cmap=cmap, norm=norm, shading="nearest", zorder=1,
-                         rasterized=True)
+    mesh = ax.pcolormesh(
+        x, y, data, cmap=cmap, norm=norm, shading="nearest", zorder=1, rasterized=True
+    )
     _draw_land(ax, ds)
     _map_axes(ax, ds)
     over, under = values.max() > vmax, values.min() < vmin
     extend = {(True, True): "both", (True, False): "max", (False, True): "min"}.get(
-        (bool(over), bool(under)), "neither")
+        (bool(over), bool(under)), "neither"
+    )
     cbar = ax.figure.colorbar(mesh, ax=ax, extend=extend, shrink=0.85, pad=0.02)
     marks = [(k, v) for k, v in _parameter_limits(tracer) if vmin < v < vmax * (1 - 1e-9)]
     marks = marks if limits else []
-    cbar.set_label(f"{tracer} [{_units(field)}]"
-                   + ("\ndashed: GB 3097 class limits" if marks else ""), fontsize=10)
+    cbar.set_label(
+        f"{tracer} [{_units(field)}]" + ("\ndashed: GB 3097 class limits" if marks else ""),
+        fontsize=10,
+    )
     cbar.ax.tick_params(labelsize=9)
     if log:  # plain decimals (0.05, 0.1, 0.2) read better than 5×10⁻² for most readers
         cbar.ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
@@ -360,16 +408,26 @@ def concentration_map(ds: xr.Dataset, tracer: str, *, time=-1, ax=None, vmax: fl
     for klass, value in marks:
         cbar.ax.axhline(value, color="white", lw=1.6)
         cbar.ax.axhline(value, color="black", lw=0.8, ls="--")
-        cbar.ax.text(-0.15, value, _ROMAN[klass], transform=cbar.ax.get_yaxis_transform(),
-                     ha="right", va="center", fontsize=8)
+        cbar.ax.text(
+            -0.15,
+            value,
+            _ROMAN[klass],
+            transform=cbar.ax.get_yaxis_transform(),
+            ha="right",
+            va="center",
+            fontsize=8,
+        )
     long_name = field.attrs.get("long_name", "")
-    ax.set_title(title if title is not None else
-                 f"{tracer}{f' – {long_name}' if long_name else ''}, {when}", fontsize=11)
+    ax.set_title(
+        title if title is not None else f"{tracer}{f' – {long_name}' if long_name else ''}, {when}",
+        fontsize=11,
+    )
     return ax
 
 
-def contribution_map(maps: xr.Dataset, source: str, *, tracer: str | None = None, ax=None,
-                     log: bool = True, **kwargs):
+def contribution_map(
+    maps: xr.Dataset, source: str, *, tracer: str | None = None, ax=None, log: bool = True, **kwargs
+):
     """Map of one source's steady excess concentration [mg/L] at today's load.
 
     ``maps`` is `bbw_bay.response.contribution_maps` output (dims source, Y, X); other keyword
@@ -390,8 +448,16 @@ def contribution_map(maps: xr.Dataset, source: str, *, tracer: str | None = None
     return concentration_map(field, tracer, ax=ax, log=log, title=title, **kwargs)
 
 
-def class_map(ds: xr.Dataset, *, tracer: str | None = None, time=-1, ax=None,
-              title: str | None = None, legend_loc: str = "outside", extent=None):
+def class_map(
+    ds: xr.Dataset,
+    *,
+    tracer: str | None = None,
+    time=-1,
+    ax=None,
+    title: str | None = None,
+    legend_loc: str = "outside",
+    extent=None,
+):
     """GB 3097-1997 class map with a fixed five-class colour legend.
 
     Parameters
@@ -420,14 +486,18 @@ def class_map(ds: xr.Dataset, *, tracer: str | None = None, time=-1, ax=None,
     if tracer is not None:
         _check_tracer(ds, tracer)
         if tracer not in TRACER_PARAMETERS:
-            raise ValueError(f"tracer {tracer!r} has no GB 3097 standard; tracers with one: "
-                             f"{', '.join(t for t in tracers_in(ds) if t in TRACER_PARAMETERS)}")
+            raise ValueError(
+                f"tracer {tracer!r} has no GB 3097 standard; tracers with one: "
+                f"{', '.join(t for t in tracers_in(ds) if t in TRACER_PARAMETERS)}"
+            )
     ds = _subset(ds, extent)
     ydim, xdim, _ = horizontal_dims(ds)
     names = [tracer] if tracer else [t for t in tracers_in(ds) if t in TRACER_PARAMETERS]
     if not names:
-        raise ValueError(f"no tracer with a GB 3097 standard in the dataset (tracers present: "
-                         f"{', '.join(tracers_in(ds)) or 'none'})")
+        raise ValueError(
+            f"no tracer with a GB 3097 standard in the dataset (tracers present: "
+            f"{', '.join(tracers_in(ds)) or 'none'})"
+        )
     fields, when = {}, "steady state"
     for name in names:
         fields[name], when = _select(ds, name, time)
@@ -440,27 +510,51 @@ def class_map(ds: xr.Dataset, *, tracer: str | None = None, time=-1, ax=None,
     x, y, _ = _coords(ds)
     cmap = ListedColormap([CLASS_COLOURS[k] for k in CLASSES])
     norm = BoundaryNorm(np.arange(0.5, len(CLASSES) + 1.0), cmap.N)
-    ax.pcolormesh(x, y, np.ma.masked_equal(klass, 0), cmap=cmap, norm=norm, shading="nearest",
-                  zorder=1, rasterized=True)
+    ax.pcolormesh(
+        x,
+        y,
+        np.ma.masked_equal(klass, 0),
+        cmap=cmap,
+        norm=norm,
+        shading="nearest",
+        zorder=1,
+        rasterized=True,
+    )
     _draw_land(ax, ds)
     _map_axes(ax, ds)
-    area = (ds["cell_area"].transpose(ydim, xdim).values if "cell_area" in ds
-            else np.ones(klass.shape))
+    area = (
+        ds["cell_area"].transpose(ydim, xdim).values if "cell_area" in ds else np.ones(klass.shape)
+    )
     total = area[klass > 0].sum()
     labels = class_labels()
     handles = []
     for k in CLASSES:
         share = area[klass == k].sum() / total if total > 0 else 0.0
-        handles.append(Patch(facecolor=CLASS_COLOURS[k], edgecolor="0.3", linewidth=0.5,
-                             label=f"{labels[k]}  {_share_text(share)}"))
+        handles.append(
+            Patch(
+                facecolor=CLASS_COLOURS[k],
+                edgecolor="0.3",
+                linewidth=0.5,
+                label=f"{labels[k]}  {_share_text(share)}",
+            )
+        )
     handles.append(Patch(facecolor=LAND_COLOUR, edgecolor="0.3", linewidth=0.5, label="land"))
     prop = {"size": 9}
     if cjk_font() is not None:
         prop["family"] = [cjk_font(), "DejaVu Sans"]
-    where = dict(loc="center left", bbox_to_anchor=(1.02, 0.5)) if legend_loc == "outside" \
+    where = (
+        dict(loc="center left", bbox_to_anchor=(1.02, 0.5))
+        if legend_loc == "outside"
         else dict(loc=legend_loc)
-    ax.legend(handles=handles, title="GB 3097 class, % of sea area", prop=prop,
-              title_fontsize=9, frameon=True, **where)
+    )
+    ax.legend(
+        handles=handles,
+        title="GB 3097 class, % of sea area",
+        prop=prop,
+        title_fontsize=9,
+        frameon=True,
+        **where,
+    )
     what = f"{tracer} single-factor class" if tracer else "Water quality class (worst factor)"
     ax.set_title(title if title is not None else f"{what}, {when}", fontsize=11)
     return ax
@@ -498,14 +592,27 @@ def _flow_dataset(flow, time: float) -> xr.Dataset:
     u, v = _flow_centre_velocities(flow, time)
     dims = (ydim, xdim)
     return xr.Dataset(
-        {"u": (dims, u), "v": (dims, v), "depth": (dims, np.where(g.wet, g.depth, np.nan)),
-         "wet": (dims, g.wet.astype(np.int8))},
+        {
+            "u": (dims, u),
+            "v": (dims, v),
+            "depth": (dims, np.where(g.wet, g.depth, np.nan)),
+            "wet": (dims, g.wet.astype(np.int8)),
+        },
         coords={ydim: g.y_centre, xdim: g.x_centre},
     )
 
 
-def flow_map(flow_or_ds, *, ax=None, kind: str = "streamlines", depth: bool = True,
-             density: float | None = None, time=0, title: str | None = None, extent=None):
+def flow_map(
+    flow_or_ds,
+    *,
+    ax=None,
+    kind: str = "streamlines",
+    depth: bool = True,
+    density: float | None = None,
+    time=0,
+    title: str | None = None,
+    extent=None,
+):
     """Depth-averaged circulation over the bathymetry.
 
     Parameters
@@ -535,8 +642,10 @@ def flow_map(flow_or_ds, *, ax=None, kind: str = "streamlines", depth: bool = Tr
         ds = flow_or_ds
         missing = [n for n in ("u", "v") if n not in ds]
         if missing:
-            raise ValueError(f"dataset has no {' and '.join(missing)} velocity at cell centres; "
-                             f"variables present: {', '.join(map(str, ds.data_vars))}")
+            raise ValueError(
+                f"dataset has no {' and '.join(missing)} velocity at cell centres; "
+                f"variables present: {', '.join(map(str, ds.data_vars))}"
+            )
     else:
         ds = _flow_dataset(flow_or_ds, float(time))
     ds = _subset(ds, extent)
@@ -555,12 +664,22 @@ def flow_map(flow_or_ds, *, ax=None, kind: str = "streamlines", depth: bool = Tr
     if depth and "depth" in ds:
         h = np.ma.masked_invalid(np.where(wet, ds["depth"].transpose(ydim, xdim).values, np.nan))
         hmax = _nice_ceiling(float(np.percentile(h.compressed(), 99))) if h.count() else 1.0
-        blues = ListedColormap(__import__("matplotlib").colormaps["Blues"](
-            np.linspace(0.18, 0.8, 256)))
-        mesh = ax.pcolormesh(x, y, h, cmap=blues, norm=Normalize(0.0, hmax), shading="nearest",
-                             zorder=0, rasterized=True)
-        cbar = ax.figure.colorbar(mesh, ax=ax, shrink=0.85, pad=0.02,
-                                  extend="max" if h.max() > hmax else "neither")
+        blues = ListedColormap(
+            __import__("matplotlib").colormaps["Blues"](np.linspace(0.18, 0.8, 256))
+        )
+        mesh = ax.pcolormesh(
+            x,
+            y,
+            h,
+            cmap=blues,
+            norm=Normalize(0.0, hmax),
+            shading="nearest",
+            zorder=0,
+            rasterized=True,
+        )
+        cbar = ax.figure.colorbar(
+            mesh, ax=ax, shrink=0.85, pad=0.02, extend="max" if h.max() > hmax else "neither"
+        )
         cbar.set_label("Depth [m]", fontsize=10)
         cbar.ax.tick_params(labelsize=9)
         cbar.ax.invert_yaxis()
@@ -572,17 +691,26 @@ def flow_map(flow_or_ds, *, ax=None, kind: str = "streamlines", depth: bool = Tr
     if kind == "streamlines":
         p90 = float(np.nanpercentile(speed, 90)) if smax > 0 else 1.0
         width = 0.4 + 2.2 * np.clip(np.nan_to_num(speed) / (p90 or 1.0), 0, 1)
-        ax.streamplot(x, y, np.ma.masked_invalid(u * stretch), np.ma.masked_invalid(v),
-                      density=density or 1.6, color="#1b1b1b", linewidth=width, arrowsize=0.8,
-                      zorder=3)
+        ax.streamplot(
+            x,
+            y,
+            np.ma.masked_invalid(u * stretch),
+            np.ma.masked_invalid(v),
+            density=density or 1.6,
+            color="#1b1b1b",
+            linewidth=width,
+            arrowsize=0.8,
+            zorder=3,
+        )
         note = f"line width ∝ speed (full at {100 * p90:.2g} cm/s and above)"
     else:
         box = ax.get_window_extent()
         # at most one arrow per 0.22 inch of map width, so arrows stay longer than their heads
         n = int(min(density or 28, max(4, box.width / ax.figure.dpi / 0.22)))
         sx, sy = max(1, x.size // n), max(1, y.size // n)
-        jj, ii = np.meshgrid(np.arange(sy // 2, y.size, sy), np.arange(sx // 2, x.size, sx),
-                             indexing="ij")
+        jj, ii = np.meshgrid(
+            np.arange(sy // 2, y.size, sy), np.arange(sx // 2, x.size, sx), indexing="ij"
+        )
         uu, vv = u[jj, ii], v[jj, ii]
         keep = np.isfinite(uu) & np.isfinite(vv)
         key = _nice_ceiling(float(np.nanpercentile(speed, 90))) if smax > 0 else 1.0
@@ -593,29 +721,69 @@ def flow_map(flow_or_ds, *, ax=None, kind: str = "streamlines", depth: bool = Tr
         shrink = np.where(fast, cap / np.where(sp > 0, sp, 1.0), 1.0)
         # the key arrow is as long as 0.9 arrow spacings, so neighbouring arrows rarely overlap
         spacing_in = box.width / ax.figure.dpi / max(1, x.size // sx)
-        style = dict(angles="uv", scale_units="inches", scale=key / (0.9 * spacing_in),
-                     width=0.0028, headwidth=3.5, headlength=4.0, headaxislength=3.5,
-                     zorder=3)
-        q = ax.quiver(x[ii][keep & ~fast], y[jj][keep & ~fast], uu[keep & ~fast],
-                      vv[keep & ~fast], color="#1b1b1b", **style)
+        style = dict(
+            angles="uv",
+            scale_units="inches",
+            scale=key / (0.9 * spacing_in),
+            width=0.0028,
+            headwidth=3.5,
+            headlength=4.0,
+            headaxislength=3.5,
+            zorder=3,
+        )
+        q = ax.quiver(
+            x[ii][keep & ~fast],
+            y[jj][keep & ~fast],
+            uu[keep & ~fast],
+            vv[keep & ~fast],
+            color="#1b1b1b",
+            **style,
+        )
         if fast.any():
-            ax.quiver(x[ii][fast], y[jj][fast], (uu * shrink)[fast], (vv * shrink)[fast],
-                      color="#b2182b", **style)
+            ax.quiver(
+                x[ii][fast],
+                y[jj][fast],
+                (uu * shrink)[fast],
+                (vv * shrink)[fast],
+                color="#b2182b",
+                **style,
+            )
         label = f"{100 * key:g} cm/s" if key < 1 else f"{key:g} m/s"
-        ax.add_patch(Rectangle((0.8, 0.0), 0.2, 0.075, transform=ax.transAxes, zorder=5,
-                               facecolor="white", alpha=0.8, edgecolor="none"))
-        qk = ax.quiverkey(q, 0.83, 0.035, key, label, labelpos="E", coordinates="axes",
-                          fontproperties={"size": 8})
+        ax.add_patch(
+            Rectangle(
+                (0.8, 0.0),
+                0.2,
+                0.075,
+                transform=ax.transAxes,
+                zorder=5,
+                facecolor="white",
+                alpha=0.8,
+                edgecolor="none",
+            )
+        )
+        qk = ax.quiverkey(
+            q, 0.83, 0.035, key, label, labelpos="E", coordinates="axes", fontproperties={"size": 8}
+        )
         qk.set_zorder(6)
         note = "arrows: depth-averaged velocity"
         if fast.any():
             note += f"\nred: faster than {100 * cap:.3g} cm/s, shortened"
     _draw_land(ax, ds)
     _map_axes(ax, ds)
-    ax.text(0.01, 0.01, note, transform=ax.transAxes, fontsize=8, color="0.2", zorder=5,
-            bbox=dict(facecolor="white", alpha=0.7, edgecolor="none", pad=1.5))
-    ax.set_title(title if title is not None else
-                 f"Depth-averaged current (max {100 * smax:.3g} cm/s)", fontsize=11)
+    ax.text(
+        0.01,
+        0.01,
+        note,
+        transform=ax.transAxes,
+        fontsize=8,
+        color="0.2",
+        zorder=5,
+        bbox=dict(facecolor="white", alpha=0.7, edgecolor="none", pad=1.5),
+    )
+    ax.set_title(
+        title if title is not None else f"Depth-averaged current (max {100 * smax:.3g} cm/s)",
+        fontsize=11,
+    )
     return ax
 
 
@@ -630,8 +798,10 @@ def nearest_wet_cell(ds: xr.Dataset, x: float, y: float) -> tuple[int, int, floa
 
         lam0, phi0 = np.deg2rad(x), np.deg2rad(y)
         lam, phi = np.deg2rad(xs[ii]), np.deg2rad(ys[jj])
-        a = (np.sin((phi - phi0) / 2) ** 2
-             + np.cos(phi0) * np.cos(phi) * np.sin((lam - lam0) / 2) ** 2)
+        a = (
+            np.sin((phi - phi0) / 2) ** 2
+            + np.cos(phi0) * np.cos(phi) * np.sin((lam - lam0) / 2) ** 2
+        )
         d = 2 * EARTH_RADIUS * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
     else:
         d = np.hypot(xs[ii] - x, ys[jj] - y)
@@ -656,16 +826,18 @@ def _parse_stations(stations) -> dict[str, tuple[float, float]]:
         try:
             x, y = (float(c) for c in xy)
         except (TypeError, ValueError):
-            raise ValueError(f"station {name!r}: position must be two numbers (x, y); "
-                             f"got {xy!r}") from None
+            raise ValueError(
+                f"station {name!r}: position must be two numbers (x, y); got {xy!r}"
+            ) from None
         out[str(name)] = (x, y)
     if not out:
         raise ValueError("give at least one station as {name: (x, y)}")
     return out
 
 
-def timeseries(ds: xr.Dataset, tracer: str, stations, *, ax=None, limits: bool = True,
-               title: str | None = None):
+def timeseries(
+    ds: xr.Dataset, tracer: str, stations, *, ax=None, limits: bool = True, title: str | None = None
+):
     """Concentration against time [days] at named stations (nearest wet cell of each).
 
     Parameters
@@ -684,8 +856,10 @@ def timeseries(ds: xr.Dataset, tracer: str, stations, *, ax=None, limits: bool =
     """
     _check_tracer(ds, tracer)
     if "time" not in ds[tracer].dims:
-        raise ValueError(f"tracer {tracer!r} has no time dimension (a steady state); "
-                         "a time series needs a run's output")
+        raise ValueError(
+            f"tracer {tracer!r} has no time dimension (a steady state); "
+            "a time series needs a run's output"
+        )
     ydim, xdim, geographic = horizontal_dims(ds)
     days = _time_days(ds)
     da = ds[tracer].transpose("time", ydim, xdim)
@@ -695,13 +869,27 @@ def timeseries(ds: xr.Dataset, tracer: str, stations, *, ax=None, limits: bool =
     for name, (x, y) in _parse_stations(stations).items():
         j, i, dist = nearest_wet_cell(ds, x, y)
         if dist > 5e3:
-            log.warning("station %r at (%g, %g) is %.1f km from the nearest wet cell", name, x, y,
-                        dist / 1e3)
+            log.warning(
+                "station %r at (%g, %g) is %.1f km from the nearest wet cell",
+                name,
+                x,
+                y,
+                dist / 1e3,
+            )
         series = da.values[:, j, i].astype(float)
-        where = (f"{xs[i]:.2f}°E {ys[j]:.2f}°N" if geographic
-                 else f"{xs[i] / 1e3:.1f}, {ys[j] / 1e3:.1f} km")
-        ax.plot(days, series, marker="o" if days.size <= 30 else None, ms=3, lw=1.6,
-                label=f"{name} ({where})")
+        where = (
+            f"{xs[i]:.2f}°E {ys[j]:.2f}°N"
+            if geographic
+            else f"{xs[i] / 1e3:.1f}, {ys[j] / 1e3:.1f} km"
+        )
+        ax.plot(
+            days,
+            series,
+            marker="o" if days.size <= 30 else None,
+            ms=3,
+            lw=1.6,
+            label=f"{name} ({where})",
+        )
         top = max(top, float(np.nanmax(series)) if np.isfinite(series).any() else 0.0)
     ax.set_ylim(bottom=0.0, top=top * 1.08 if top > 0 else 1.0)
     ymax = ax.get_ylim()[1]
@@ -709,8 +897,15 @@ def timeseries(ds: xr.Dataset, tracer: str, stations, *, ax=None, limits: bool =
         for klass, value in _parameter_limits(tracer):
             if value < ymax:
                 ax.axhline(value, color="0.35", lw=0.9, ls="--", zorder=0)
-                ax.text(1.005, value, f"Class {_ROMAN[klass]} limit", va="center",
-                        fontsize=8, color="0.35", transform=ax.get_yaxis_transform())
+                ax.text(
+                    1.005,
+                    value,
+                    f"Class {_ROMAN[klass]} limit",
+                    va="center",
+                    fontsize=8,
+                    color="0.35",
+                    transform=ax.get_yaxis_transform(),
+                )
     ax.set_xlabel("Time [days]")
     ax.set_ylabel(f"{tracer} [{_units(ds[tracer])}]")
     ax.set_xlim(days[0], days[-1] if days[-1] > days[0] else days[0] + 1)
@@ -727,23 +922,36 @@ def _table(data, row_dim: str, col_dim: str, what: str):
         if data.ndim == 1 and data.dims[0] == row_dim:
             data = data.expand_dims({col_dim: ["value"]}, axis=1)
         if set(data.dims) != {row_dim, col_dim}:
-            raise ValueError(f"{what} must have dims ({row_dim}, {col_dim}); got {data.dims} "
-                             f"(select the others first, e.g. .sel(tracer='DIN'))")
+            raise ValueError(
+                f"{what} must have dims ({row_dim}, {col_dim}); got {data.dims} "
+                f"(select the others first, e.g. .sel(tracer='DIN'))"
+            )
         data = data.transpose(row_dim, col_dim)
-        return ([str(r) for r in data[row_dim].values], [str(c) for c in data[col_dim].values],
-                data.values.astype(float))
+        return (
+            [str(r) for r in data[row_dim].values],
+            [str(c) for c in data[col_dim].values],
+            data.values.astype(float),
+        )
     if not isinstance(data, Mapping) or not data:
-        raise ValueError(f"{what} must be a DataArray ({row_dim}, {col_dim}) or a non-empty "
-                         f"dict {{{row_dim}: {{{col_dim}: value}}}}")
+        raise ValueError(
+            f"{what} must be a DataArray ({row_dim}, {col_dim}) or a non-empty "
+            f"dict {{{row_dim}: {{{col_dim}: value}}}}"
+        )
     rows = [str(r) for r in data]
     cols: list[str] = []
     for inner in data.values():
         if not isinstance(inner, Mapping):
-            raise ValueError(f"{what}: each {row_dim} must map {col_dim} names to values; "
-                             f"got {inner!r}")
+            raise ValueError(
+                f"{what}: each {row_dim} must map {col_dim} names to values; got {inner!r}"
+            )
         cols += [str(c) for c in inner if str(c) not in cols]
-    values = np.array([[float({str(k): v for k, v in data[r].items()}.get(c, np.nan))
-                        for c in cols] for r in data], dtype=float)
+    values = np.array(
+        [
+            [float({str(k): v for k, v in data[r].items()}.get(c, np.nan)) for c in cols]
+            for r in data
+        ],
+        dtype=float,
+    )
     return rows, cols, values
 
 
@@ -753,9 +961,15 @@ def scenario_figsize(n_scenarios: int, n_zones: int) -> tuple[float, float]:
     return (max(6.0, group_in * n_zones + 2.5), 4.8)
 
 
-def scenario_bars(table, *, metric: str = "overall_good_share", ax=None,
-                  percent: bool | None = None, ylabel: str | None = None,
-                  title: str | None = None):
+def scenario_bars(
+    table,
+    *,
+    metric: str = "overall_good_share",
+    ax=None,
+    percent: bool | None = None,
+    ylabel: str | None = None,
+    title: str | None = None,
+):
     """Grouped bars comparing scenarios zone by zone.
 
     Parameters
@@ -775,17 +989,23 @@ def scenario_bars(table, *, metric: str = "overall_good_share", ax=None,
     zone_names = {}
     if isinstance(table, xr.Dataset):
         if metric not in table:
-            raise ValueError(f"metric {metric!r} is not in the table; variables: "
-                             f"{', '.join(map(str, table.data_vars))}")
+            raise ValueError(
+                f"metric {metric!r} is not in the table; variables: "
+                f"{', '.join(map(str, table.data_vars))}"
+            )
         if "zone_name" in table.coords and "zone" in table.dims:
-            zone_names = dict(zip(map(str, table["zone"].values),
-                                  map(str, table["zone_name"].values), strict=True))
+            zone_names = dict(
+                zip(
+                    map(str, table["zone"].values), map(str, table["zone_name"].values), strict=True
+                )
+            )
         table = table[metric]
     if isinstance(table, xr.DataArray):
         for extra in ("zone_name", "zone_name_zh"):
             if extra in table.coords and "zone" in table.dims:
-                zone_names = zone_names or dict(zip(map(str, table["zone"].values),
-                                                    map(str, table[extra].values), strict=True))
+                zone_names = zone_names or dict(
+                    zip(map(str, table["zone"].values), map(str, table[extra].values), strict=True)
+                )
     scenarios, zones, values = _table(table, "scenario", "zone", "scenario table")
     if percent is None:
         percent = "share" in metric or "fraction" in metric
@@ -797,12 +1017,24 @@ def scenario_bars(table, *, metric: str = "overall_good_share", ax=None,
     xpos = np.arange(len(zones))
     for k, scenario in enumerate(scenarios):
         heights = scale * values[k]
-        bars = ax.bar(xpos + (k - (n - 1) / 2) * width, np.nan_to_num(heights), width * 0.95,
-                      label=scenario, color=colours[k % len(colours)], zorder=2)
+        bars = ax.bar(
+            xpos + (k - (n - 1) / 2) * width,
+            np.nan_to_num(heights),
+            width * 0.95,
+            label=scenario,
+            color=colours[k % len(colours)],
+            zorder=2,
+        )
         if n * len(zones) <= 48:  # label every bar, so a zero is seen as 0 and not as missing
-            ax.bar_label(bars, labels=["n/a" if not np.isfinite(h) else
-                                       (f"{h:.0f}" if percent else f"{h:.3g}") for h in heights],
-                         fontsize=6 if n * len(zones) > 24 else 7, padding=1)
+            ax.bar_label(
+                bars,
+                labels=[
+                    "n/a" if not np.isfinite(h) else (f"{h:.0f}" if percent else f"{h:.3g}")
+                    for h in heights
+                ],
+                fontsize=6 if n * len(zones) > 24 else 7,
+                padding=1,
+            )
     ax.set_xticks(xpos)
     labels = [textwrap.fill(zone_names.get(z, z).split(" (")[0], 16) for z in zones]
     ax.set_xticklabels(labels, fontsize=8)
@@ -813,14 +1045,16 @@ def scenario_bars(table, *, metric: str = "overall_good_share", ax=None,
     if percent:
         ax.set_ylim(0, 108)
     ax.grid(True, axis="y", alpha=0.3, zorder=0)
-    ax.legend(title="scenario", fontsize=8, title_fontsize=8,
-              loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.legend(
+        title="scenario", fontsize=8, title_fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0)
+    )
     ax.set_title(title if title is not None else f"{pretty} by zone and scenario", fontsize=11)
     return ax
 
 
-def apportionment_bars(contributions, *, ax=None, top: int = 10, title: str | None = None,
-                       units: str = "mg/L"):
+def apportionment_bars(
+    contributions, *, ax=None, top: int = 10, title: str | None = None, units: str = "mg/L"
+):
     """Each source's share of the concentration at each zone, as stacked horizontal bars.
 
     Parameters
@@ -856,12 +1090,27 @@ def apportionment_bars(contributions, *, ax=None, top: int = 10, title: str | No
     left = np.zeros(len(zones))
     for k, (name, share) in enumerate(zip(names, shares, strict=True)):
         colour = "0.7" if name.startswith("other sources") else colours[k % len(colours)]
-        ax.barh(ypos, 100 * share, left=100 * left, color=colour, label=name,
-                edgecolor="white", linewidth=0.5, height=0.7)
+        ax.barh(
+            ypos,
+            100 * share,
+            left=100 * left,
+            color=colour,
+            label=name,
+            edgecolor="white",
+            linewidth=0.5,
+            height=0.7,
+        )
         for yy, ll, ss in zip(ypos, left, share, strict=True):
             if ss >= 0.08:
-                ax.text(100 * (ll + ss / 2), yy, f"{100 * ss:.0f}", ha="center", va="center",
-                        fontsize=7, color="white" if colour != "0.7" else "black")
+                ax.text(
+                    100 * (ll + ss / 2),
+                    yy,
+                    f"{100 * ss:.0f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if colour != "0.7" else "black",
+                )
         left += share
     for yy, total in zip(ypos, totals, strict=True):
         ax.text(101, yy, f"{total:.3g} {units}", va="center", fontsize=7, color="0.3")
@@ -870,14 +1119,14 @@ def apportionment_bars(contributions, *, ax=None, top: int = 10, title: str | No
     ax.set_xlim(0, 118)
     ax.set_xticks(np.arange(0, 101, 20))
     ax.set_xlabel("Share of the zone's source contribution [%]")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="source",
-              title_fontsize=8)
+    ax.legend(
+        fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="source", title_fontsize=8
+    )
     ax.set_title(title if title is not None else "Source apportionment by zone", fontsize=11)
     return ax
 
 
-def capacity_bars(current, allowable, *, ax=None, title: str | None = None,
-                  units: str = "t/yr"):
+def capacity_bars(current, allowable, *, ax=None, title: str | None = None, units: str = "t/yr"):
     """Current against allowable loads per source, with the required cut annotated.
 
     Parameters
@@ -892,12 +1141,12 @@ def capacity_bars(current, allowable, *, ax=None, title: str | None = None,
     matplotlib Axes: for each source a grey bar (current) and a green one (allowable), with
     "cut N %" where the allowable load is below the current one and "OK" otherwise.
     """
+
     def as_dict(obj, what):
         if isinstance(obj, xr.DataArray):
             if obj.dims != ("source",):
                 raise ValueError(f"{what} must have the single dim 'source'; got {obj.dims}")
-            return {str(s): float(v) for s, v in zip(obj["source"].values, obj.values,
-                                                      strict=True)}
+            return {str(s): float(v) for s, v in zip(obj["source"].values, obj.values, strict=True)}
         if not isinstance(obj, Mapping) or not obj:
             raise ValueError(f"{what} must be a non-empty {{source: load}} mapping")
         return {str(k): float(v) for k, v in obj.items()}
@@ -905,8 +1154,10 @@ def capacity_bars(current, allowable, *, ax=None, title: str | None = None,
     cur, allow = as_dict(current, "current"), as_dict(allowable, "allowable")
     missing = sorted(set(cur) ^ set(allow))
     if missing:
-        raise ValueError(f"current and allowable loads must name the same sources; "
-                         f"unmatched: {', '.join(missing)}")
+        raise ValueError(
+            f"current and allowable loads must name the same sources; "
+            f"unmatched: {', '.join(missing)}"
+        )
     names = sorted(cur, key=lambda s: -cur[s])
     c = np.array([cur[s] for s in names])
     a = np.array([allow[s] for s in names])
@@ -922,8 +1173,15 @@ def capacity_bars(current, allowable, *, ax=None, title: str | None = None,
             text, colour = f"cut {cut:.0f} % ({_load_text(cc - aa)} {units})", "#b2182b"
         else:
             text, colour = "OK", "#1a7837"
-        ax.text(max(cc, aa) + 0.015 * biggest, yy, text, va="center", fontsize=8, color=colour,
-                fontweight="bold")
+        ax.text(
+            max(cc, aa) + 0.015 * biggest,
+            yy,
+            text,
+            va="center",
+            fontsize=8,
+            color=colour,
+            fontweight="bold",
+        )
     ax.set_xlim(0, biggest * 1.45)
     ax.set_yticks(ypos)
     ax.set_yticklabels(names, fontsize=8)
@@ -1004,8 +1262,14 @@ def default_stations(ds: xr.Dataset, *, limit: int = 6) -> dict[str, tuple[float
     return stations
 
 
-def plot_file(path: str | os.PathLike, kind: str, *, tracer: str | None = None,
-              output: str | os.PathLike | None = None, **kw) -> Path:
+def plot_file(
+    path: str | os.PathLike,
+    kind: str,
+    *,
+    tracer: str | None = None,
+    output: str | os.PathLike | None = None,
+    **kw,
+) -> Path:
     """Draw one kind of picture from a bbw_bay netCDF file and save it as an image.
 
     Parameters
@@ -1034,9 +1298,10 @@ def plot_file(path: str | os.PathLike, kind: str, *, tracer: str | None = None,
         ds = ds.load()
     if kind == "scenarios":
         table = _scenario_table(ds, tracer=tracer, metric=kw.get("metric"))
-        figure = Figure(figsize=scenario_figsize(table.sizes.get("scenario", 1),
-                                                 table.sizes.get("zone", 1)),
-                        layout="constrained")
+        figure = Figure(
+            figsize=scenario_figsize(table.sizes.get("scenario", 1), table.sizes.get("zone", 1)),
+            layout="constrained",
+        )
         scenario_bars(table, ax=figure.add_subplot(), **kw)
         return save_figure(figure, output)
     present = tracers_in(ds)
@@ -1047,10 +1312,12 @@ def plot_file(path: str | os.PathLike, kind: str, *, tracer: str | None = None,
         flow_map(ds, ax=figure.add_subplot(), **kw)
         return save_figure(figure, output)
     if not present:
-        raise ValueError(f"{path} holds no tracer field (variables: "
-                         f"{', '.join(map(str, ds.data_vars))})")
-    figure = Figure(figsize=(8.0, 6.5) if kind != "timeseries" else (9.0, 4.8),
-                    layout="constrained")
+        raise ValueError(
+            f"{path} holds no tracer field (variables: {', '.join(map(str, ds.data_vars))})"
+        )
+    figure = Figure(
+        figsize=(8.0, 6.5) if kind != "timeseries" else (9.0, 4.8), layout="constrained"
+    )
     ax = figure.add_subplot()
     if kind == "concentration":
         concentration_map(ds, tracer or present[0], ax=ax, **kw)
@@ -1066,8 +1333,10 @@ def _scenario_table(ds: xr.Dataset, *, tracer: str | None, metric: str | None):
     """The (scenario, zone) table of a scenarios file: the metric variable, or, for tracer
     fields with a ``scenario`` dimension, `bbw_bay.evaluate.evaluate` of each scenario."""
     if "scenario" not in ds.dims:
-        raise ValueError("a scenarios plot needs a file with a 'scenario' dimension "
-                         f"(dims here: {', '.join(map(str, ds.dims))})")
+        raise ValueError(
+            "a scenarios plot needs a file with a 'scenario' dimension "
+            f"(dims here: {', '.join(map(str, ds.dims))})"
+        )
     metric = metric or "overall_good_share"
     if metric in ds:
         table = ds[metric]
@@ -1076,10 +1345,14 @@ def _scenario_table(ds: xr.Dataset, *, tracer: str | None, metric: str | None):
         return table
     from bbw_bay.evaluate import evaluate
 
-    results = [evaluate(ds.sel(scenario=s), tracers=[tracer] if tracer else None)
-               for s in ds["scenario"].values]
+    results = [
+        evaluate(ds.sel(scenario=s), tracers=[tracer] if tracer else None)
+        for s in ds["scenario"].values
+    ]
     table = xr.concat(results, dim="scenario").assign_coords(scenario=ds["scenario"].values)
     if metric not in table:
-        raise ValueError(f"metric {metric!r} is not a result of evaluate; choose one of "
-                         f"{', '.join(map(str, table.data_vars))}")
+        raise ValueError(
+            f"metric {metric!r} is not a result of evaluate; choose one of "
+            f"{', '.join(map(str, table.data_vars))}"
+        )
     return table[metric].isel(tracer=0) if "tracer" in table[metric].dims else table[metric]

@@ -114,49 +114,80 @@ def _control_point(entry, path, index: int) -> ControlPoint:
     x, y = _point_position(entry, path, index, key)
     target = entry["target_class"]
     if isinstance(target, bool) or target not in (1, 2, 3, 4):
-        raise _point_error(path, index, key, f"target_class must be 1, 2, 3 or 4 (GB 3097 "
-                           f"Class I-IV); got {target!r}")
+        raise _point_error(
+            path,
+            index,
+            key,
+            f"target_class must be 1, 2, 3 or 4 (GB 3097 Class I-IV); got {target!r}",
+        )
     citations = entry["citations"]
     if not isinstance(citations, dict):
-        raise _point_error(path, index, key, "citations must be a table {position = ..., "
-                           "target_class = ...}")
+        raise _point_error(
+            path, index, key, "citations must be a table {position = ..., target_class = ...}"
+        )
     for name in _POINT_CITED:
         text = citations.get(name)
         if not isinstance(text, str) or not text.strip():
-            raise _point_error(path, index, key, f"citations.{name} is missing: give the source "
-                               'or "estimate: <method>"')
+            raise _point_error(
+                path,
+                index,
+                key,
+                f'citations.{name} is missing: give the source or "estimate: <method>"',
+            )
         if text.strip().lower().rstrip(".:; ") == "estimate":
-            raise _point_error(path, index, key, f"citations.{name} says 'estimate' without the "
-                               'method; expected "estimate: <how it was estimated>"')
+            raise _point_error(
+                path,
+                index,
+                key,
+                f"citations.{name} says 'estimate' without the "
+                'method; expected "estimate: <how it was estimated>"',
+            )
     extra = sorted(set(citations) - set(_POINT_CITED))
     if extra:
-        raise _point_error(path, index, key, f"citations for {extra}; only {list(_POINT_CITED)} "
-                           "are numbers of a control point")
+        raise _point_error(
+            path,
+            index,
+            key,
+            f"citations for {extra}; only {list(_POINT_CITED)} are numbers of a control point",
+        )
     text = {}
     for name in ("name", "name_zh", "zone", "province", "notes"):
         value = entry.get(name, "")
         if not isinstance(value, str):
             raise _point_error(path, index, key, f"{name} must be a string; got {value!r}")
         text[name] = value.strip()
-    return ControlPoint(key=key, x=x, y=y, target_class=int(target), citations=dict(citations),
-                        **text)
+    return ControlPoint(
+        key=key, x=x, y=y, target_class=int(target), citations=dict(citations), **text
+    )
 
 
 def _point_position(entry, path, index: int, key) -> tuple[float, float]:
     """(lon, lat) [degrees] or (x_m, y_m) [m] of a control point table."""
     geographic = "lon" in entry or "lat" in entry
     if geographic == ("x_m" in entry or "y_m" in entry):
-        raise _point_error(path, index, key, "give the position as lon and lat [degrees] or as "
-                           "x_m and y_m [m] (cartesian grids), not both or neither")
-    ranges = ((("lon", (-180.0, 360.0)), ("lat", (-90.0, 90.0))) if geographic else
-              (("x_m", (-1e8, 1e8)), ("y_m", (-1e8, 1e8))))
+        raise _point_error(
+            path,
+            index,
+            key,
+            "give the position as lon and lat [degrees] or as "
+            "x_m and y_m [m] (cartesian grids), not both or neither",
+        )
+    ranges = (
+        (("lon", (-180.0, 360.0)), ("lat", (-90.0, 90.0)))
+        if geographic
+        else (("x_m", (-1e8, 1e8)), ("y_m", (-1e8, 1e8)))
+    )
     values = []
     for name, (lo, hi) in ranges:
         value = entry.get(name)
         if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
             unit = "degrees" if geographic else "m"
-            raise _point_error(path, index, key, f"{name} must be a number in [{lo:g}, {hi:g}] "
-                               f"{unit}; got {value!r}")
+            raise _point_error(
+                path,
+                index,
+                key,
+                f"{name} must be a number in [{lo:g}, {hi:g}] {unit}; got {value!r}",
+            )
         values.append(float(value))
     return values[0], values[1]
 
@@ -167,8 +198,11 @@ def load_control_points(path: str | os.PathLike | None = None) -> list[ControlPo
     Raises `ResponseError` naming the file, the point and the key for an invalid entry.
     """
     path = Path(path) if path is not None else forcing_path(CONTROL_POINTS_FILE)
-    data, _ = read_toml(path, error=ResponseError, missing="control-points file not found "
-                        "(expected a TOML file of [[point]] tables)")
+    data, _ = read_toml(
+        path,
+        error=ResponseError,
+        missing="control-points file not found (expected a TOML file of [[point]] tables)",
+    )
     entries = data.get("point")
     if not isinstance(entries, list) or not entries:
         raise ResponseError(f"{path}: expected one or more [[point]] tables")
@@ -204,8 +238,12 @@ class Receptor:
     cells: np.ndarray | None = None
 
 
-def point_receptors(grid: Grid, points: Sequence[ControlPoint], *,
-                    max_snap_distance: float = MAX_POINT_SNAP_DISTANCE) -> list[Receptor]:
+def point_receptors(
+    grid: Grid,
+    points: Sequence[ControlPoint],
+    *,
+    max_snap_distance: float = MAX_POINT_SNAP_DISTANCE,
+) -> list[Receptor]:
     """One receptor per control point: the point's wet cell (a point on land moves to the
     nearest wet cell within ``max_snap_distance`` [m], with a warning)."""
     index = _wet_index(grid)
@@ -220,13 +258,28 @@ def point_receptors(grid: Grid, points: Sequence[ControlPoint], *,
             if dist > max_snap_distance:
                 raise ResponseError(
                     f"control point {p.key!r} at ({p.x:g}, {p.y:g}) is on land; the nearest wet "
-                    f"cell is {dist / 1000:.1f} km away (> {max_snap_distance / 1000:g} km)")
-            log.warning("control point %r at (%g, %g) is on land; using the nearest wet cell "
-                        "%.1f km away", p.key, p.x, p.y, dist / 1000)
+                    f"cell is {dist / 1000:.1f} km away (> {max_snap_distance / 1000:g} km)"
+                )
+            log.warning(
+                "control point %r at (%g, %g) is on land; using the nearest wet cell %.1f km away",
+                p.key,
+                p.x,
+                p.y,
+                dist / 1000,
+            )
         weights = np.zeros(grid.n_wet)
         weights[index[j, i]] = 1.0
-        receptors.append(Receptor(p.key, "point", weights, p.target_class, p.name or p.key,
-                                  p.province, np.array([[j, i]])))
+        receptors.append(
+            Receptor(
+                p.key,
+                "point",
+                weights,
+                p.target_class,
+                p.name or p.key,
+                p.province,
+                np.array([[j, i]]),
+            )
+        )
     return receptors
 
 
@@ -243,17 +296,27 @@ def zone_receptors(grid: Grid, zones: Sequence) -> list[Receptor]:
             log.warning("zone %r has no wet cells on this grid; skipped", zone.key)
             continue
         area = np.where(mask, grid.area, 0.0)[grid.wet]
-        receptors.append(Receptor(f"zone:{zone.key}", "zone", area / area.sum(),
-                                  zone.target_class, zone.name or zone.key, zone.province,
-                                  np.argwhere(mask)))
+        receptors.append(
+            Receptor(
+                f"zone:{zone.key}",
+                "zone",
+                area / area.sum(),
+                zone.target_class,
+                zone.name or zone.key,
+                zone.province,
+                np.argwhere(mask),
+            )
+        )
     return receptors
 
 
 def default_receptors(grid: Grid) -> list[Receptor]:
     """The shipped control points and zones (geographic grids only)."""
     if not grid.geographic:
-        raise ResponseError("the shipped control points and zones are lon/lat; give receptors "
-                            "(point_receptors / zone_receptors) for a cartesian grid")
+        raise ResponseError(
+            "the shipped control points and zones are lon/lat; give receptors "
+            "(point_receptors / zone_receptors) for a cartesian grid"
+        )
     from bbw_bay.evaluate import load_zones
 
     return point_receptors(grid, load_control_points()) + zone_receptors(grid, load_zones())
@@ -266,8 +329,12 @@ def select_receptors(receptors: Sequence[Receptor], selector: str | None) -> lis
         return list(receptors)
 
     def fields(r: Receptor) -> dict[str, str]:
-        return {"name": r.key, "kind": r.kind, "province": r.province,
-                "target_class": str(r.target_class)}
+        return {
+            "name": r.key,
+            "kind": r.kind,
+            "province": r.province,
+            "target_class": str(r.target_class),
+        }
 
     chosen = _select([fields(r) for r in receptors], selector, "receptor")
     return [receptors[k] for k in chosen]
@@ -296,8 +363,9 @@ def parse_selector(selector: str) -> tuple[dict[str, set[str]], list[str]]:
         else:
             names.append(term)
     if fields and names:
-        raise ResponseError(f"selector {selector!r} mixes FIELD=VALUE terms and names; use one "
-                            "form")
+        raise ResponseError(
+            f"selector {selector!r} mixes FIELD=VALUE terms and names; use one form"
+        )
     return fields, names
 
 
@@ -307,8 +375,10 @@ def _select(items: Sequence[Mapping[str, str]], selector: str, what: str) -> lis
     known_fields = sorted(items[0]) if items else []
     for key in fields:
         if key not in known_fields:
-            raise ResponseError(f"unknown {what} field {key!r} in selector {selector!r}; "
-                                f"fields: {', '.join(known_fields)}")
+            raise ResponseError(
+                f"unknown {what} field {key!r} in selector {selector!r}; "
+                f"fields: {', '.join(known_fields)}"
+            )
     if names:
         all_names = [item["name"] for item in items]
         chosen = []
@@ -316,12 +386,16 @@ def _select(items: Sequence[Mapping[str, str]], selector: str, what: str) -> lis
             if name not in all_names:
                 close = difflib.get_close_matches(name, all_names, n=3)
                 hint = f"; did you mean {', '.join(close)}?" if close else ""
-                raise ResponseError(f"no {what} named {name!r}{hint} (known: "
-                                    f"{', '.join(all_names)})")
+                raise ResponseError(
+                    f"no {what} named {name!r}{hint} (known: {', '.join(all_names)})"
+                )
             chosen.append(all_names.index(name))
         return chosen
-    chosen = [k for k, item in enumerate(items)
-              if all(item[key] in values for key, values in fields.items())]
+    chosen = [
+        k
+        for k, item in enumerate(items)
+        if all(item[key] in values for key, values in fields.items())
+    ]
     if not chosen:
         raise ResponseError(f"selector {selector!r} matches no {what}")
     return chosen
@@ -360,8 +434,10 @@ def _wet_index(grid: Grid) -> np.ndarray:
 
 def _check_steady(model: Model) -> None:
     if not model.flow.is_steady:
-        raise ResponseError("response coefficients need a steady flow; build the model with "
-                            "steady=True (bbw_bay.assemble.build) or for one season")
+        raise ResponseError(
+            "response coefficients need a steady flow; build the model with "
+            "steady=True (bbw_bay.assemble.build) or for one season"
+        )
 
 
 def _tracer_names(model: Model, tracers) -> tuple[str, ...]:
@@ -410,8 +486,9 @@ def _source_cells(model: Model, operator: UpwindOperator) -> np.ndarray:
     return operator.index[cells[:, 0], cells[:, 1]] if len(cells) else np.zeros(0, np.int64)
 
 
-def response_fields(model: Model, *, tracers=None, factors: Factorisations | None = None
-                    ) -> np.ndarray:
+def response_fields(
+    model: Model, *, tracers=None, factors: Factorisations | None = None
+) -> np.ndarray:
     """Steady excess field of a unit load (1 t/yr) of every source, by forward solves.
 
     Returns (ntr, ns, n_wet) [mg/L per t/yr] on the wet-cell vector (`UpwindOperator.to_field`
@@ -452,8 +529,9 @@ def _adjoint_coefficients(model, names, weights, factors) -> np.ndarray:
     return out
 
 
-def _receptor_backgrounds(model: Model, names, weights: np.ndarray,
-                          factors: Factorisations) -> np.ndarray:
+def _receptor_backgrounds(
+    model: Model, names, weights: np.ndarray, factors: Factorisations
+) -> np.ndarray:
     """(ntr, nrec) background at each receptor [mg/L]: the ambient value, or (boundary mode)
     the receptor value of the steady no-load field fed by boundary inflow at the background."""
     background = np.array([model.tracers[n].background_at(0.0) for n in names])
@@ -507,14 +585,18 @@ class ResponseMatrix:
 
     def concentration(self, loads: np.ndarray | None = None) -> np.ndarray:
         """(ntr, nrec) background + diffuse + Σ sources [mg/L]."""
-        return (self.background + self.diffuse
-                + self.contributions(loads).sum(axis=2))
+        return self.background + self.diffuse + self.contributions(loads).sum(axis=2)
 
 
-def response_coefficients(model: Model, *, receptors: Sequence[Receptor] | None = None,
-                          tracers=None, method: str = "adjoint",
-                          factors: Factorisations | None = None, label: str = ""
-                          ) -> ResponseMatrix:
+def response_coefficients(
+    model: Model,
+    *,
+    receptors: Sequence[Receptor] | None = None,
+    tracers=None,
+    method: str = "adjoint",
+    factors: Factorisations | None = None,
+    label: str = "",
+) -> ResponseMatrix:
     """Response coefficients α [mg/L per t/yr] of the model's sources at the receptors.
 
     Parameters
@@ -533,8 +615,10 @@ def response_coefficients(model: Model, *, receptors: Sequence[Receptor] | None 
         raise ResponseError("no receptors given")
     weights = np.stack([r.weights for r in receptors])  # (nrec, n_wet)
     if weights.shape[1] != factors.operator.size:
-        raise ResponseError(f"receptor weights have {weights.shape[1]} entries; the grid has "
-                            f"{factors.operator.size} wet cells (receptors from another grid?)")
+        raise ResponseError(
+            f"receptor weights have {weights.shape[1]} entries; the grid has "
+            f"{factors.operator.size} wet cells (receptors from another grid?)"
+        )
     if method == "adjoint":
         coefficients = _adjoint_coefficients(model, names, weights, factors)
     elif method == "forward":
@@ -543,12 +627,24 @@ def response_coefficients(model: Model, *, receptors: Sequence[Receptor] | None 
     else:
         raise ResponseError(f"unknown method {method!r}; use 'adjoint' or 'forward'")
     columns = [model.names.index(n) for n in names]
-    loads = model.layout.loads[:, columns].T / TONNE_PER_YEAR if len(model.sources) else (
-        np.zeros((len(names), 0)))
+    loads = (
+        model.layout.loads[:, columns].T / TONNE_PER_YEAR
+        if len(model.sources)
+        else (np.zeros((len(names), 0)))
+    )
     background = _receptor_backgrounds(model, names, weights, factors)
     diffuse = weights @ _diffuse_fields(model, names, factors).T  # (nrec, ntr)
-    return ResponseMatrix(names, tuple(s.name for s in model.sources), receptors, coefficients,
-                          loads, background, diffuse.T, tuple(source_groups(model)), label)
+    return ResponseMatrix(
+        names,
+        tuple(s.name for s in model.sources),
+        receptors,
+        coefficients,
+        loads,
+        background,
+        diffuse.T,
+        tuple(source_groups(model)),
+        label,
+    )
 
 
 # ----------------------------------------------------------------------------- apportionment
@@ -576,38 +672,83 @@ def apportionment_dataset(matrix: ResponseMatrix) -> xr.Dataset:
         "receptor_name": ("receptor", [r.name for r in matrix.receptors]),
         "receptor_province": ("receptor", [r.province for r in matrix.receptors]),
         "target_class": ("receptor", [r.target_class for r in matrix.receptors]),
-        "source_province": ("source", [g.get("province", "") for g in matrix.groups]
-                            if matrix.groups else [""] * len(matrix.sources)),
-        "source_kind": ("source", [g.get("kind", "") for g in matrix.groups]
-                        if matrix.groups else [""] * len(matrix.sources)),
+        "source_province": (
+            "source",
+            [g.get("province", "") for g in matrix.groups]
+            if matrix.groups
+            else [""] * len(matrix.sources),
+        ),
+        "source_kind": (
+            "source",
+            [g.get("kind", "") for g in matrix.groups]
+            if matrix.groups
+            else [""] * len(matrix.sources),
+        ),
     }
     ds = xr.Dataset(
         {
-            "contribution": (dims3, contributions, {"units": "mg L-1", "long_name":
-                             "steady excess concentration from each source at today's load"}),
-            "share": (dims3, share, {"units": "%", "long_name":
-                      "share of the land-based excess concentration"}),
-            "coefficient": (dims3, matrix.coefficients, {"units": "mg L-1 (t yr-1)-1",
-                            "long_name": "response coefficient (excess per unit annual load)"}),
-            "load": (("tracer", "source"), matrix.loads, {"units": "t yr-1",
-                     "long_name": "annual-mean load today"}),
-            "background": (("tracer", "receptor"), matrix.background, {"units": "mg L-1",
-                           "long_name": "background concentration at the receptor"}),
-            "diffuse": (("tracer", "receptor"), matrix.diffuse, {"units": "mg L-1",
-                        "long_name": "excess from area (diffuse) loads"}),
-            "excess": (("tracer", "receptor"), excess, {"units": "mg L-1",
-                       "long_name": "land-based excess concentration (all sources)"}),
-            "total": (("tracer", "receptor"), total, {"units": "mg L-1",
-                      "long_name": "background + land-based excess"}),
-            "background_share": (("tracer", "receptor"), background_share, {"units": "%",
-                                 "long_name": "background share of the total"}),
+            "contribution": (
+                dims3,
+                contributions,
+                {
+                    "units": "mg L-1",
+                    "long_name": "steady excess concentration from each source at today's load",
+                },
+            ),
+            "share": (
+                dims3,
+                share,
+                {"units": "%", "long_name": "share of the land-based excess concentration"},
+            ),
+            "coefficient": (
+                dims3,
+                matrix.coefficients,
+                {
+                    "units": "mg L-1 (t yr-1)-1",
+                    "long_name": "response coefficient (excess per unit annual load)",
+                },
+            ),
+            "load": (
+                ("tracer", "source"),
+                matrix.loads,
+                {"units": "t yr-1", "long_name": "annual-mean load today"},
+            ),
+            "background": (
+                ("tracer", "receptor"),
+                matrix.background,
+                {"units": "mg L-1", "long_name": "background concentration at the receptor"},
+            ),
+            "diffuse": (
+                ("tracer", "receptor"),
+                matrix.diffuse,
+                {"units": "mg L-1", "long_name": "excess from area (diffuse) loads"},
+            ),
+            "excess": (
+                ("tracer", "receptor"),
+                excess,
+                {"units": "mg L-1", "long_name": "land-based excess concentration (all sources)"},
+            ),
+            "total": (
+                ("tracer", "receptor"),
+                total,
+                {"units": "mg L-1", "long_name": "background + land-based excess"},
+            ),
+            "background_share": (
+                ("tracer", "receptor"),
+                background_share,
+                {"units": "%", "long_name": "background share of the total"},
+            ),
         },
         coords=coords,
     )
-    ds.attrs.update({"title": "bbw_bay source apportionment (response-coefficient method)",
-                     "season": matrix.label, "advection_of_coefficients": "upwind",
-                     "receptor_weights": "point: its cell; zone: area-weighted mean of its wet "
-                                         "cells"})
+    ds.attrs.update(
+        {
+            "title": "bbw_bay source apportionment (response-coefficient method)",
+            "season": matrix.label,
+            "advection_of_coefficients": "upwind",
+            "receptor_weights": "point: its cell; zone: area-weighted mean of its wet cells",
+        }
+    )
     return ds
 
 
@@ -621,19 +762,28 @@ def apportionment_table(ds: xr.Dataset, *, top: int = 3, by: str = "source") -> 
     lines = []
     season = f" ({ds.attrs['season']})" if ds.attrs.get("season") else ""
     for tracer in ds["tracer"].values:
-        lines.append(f"{tracer} [mg/L]{season}: total = background + land-based excess; "
-                     f"share of the excess by {by}")
-        lines.append(f"  {'receptor':<28} {'class':>5} {'total':>8} {'backgr':>8} {'excess':>8}"
-                     f"  largest contributors")
+        lines.append(
+            f"{tracer} [mg/L]{season}: total = background + land-based excess; "
+            f"share of the excess by {by}"
+        )
+        lines.append(
+            f"  {'receptor':<28} {'class':>5} {'total':>8} {'backgr':>8} {'excess':>8}"
+            f"  largest contributors"
+        )
         for receptor in ds["receptor"].values:
             r = ds.sel(tracer=tracer, receptor=receptor)
             c = contribution.sel(tracer=tracer, receptor=receptor)
             excess = float(r["excess"])
             order = np.argsort(-c.values)[:top]
-            parts = [f"{c['source'].values[k]} {100 * c.values[k] / excess:.0f}%"
-                     for k in order if excess > 0 and c.values[k] > 0]
-            lines.append(f"  {receptor:<28} {int(r['target_class']):>5} {float(r['total']):8.4g} "
-                         f"{float(r['background']):8.4g} {excess:8.4g}  " + ", ".join(parts))
+            parts = [
+                f"{c['source'].values[k]} {100 * c.values[k] / excess:.0f}%"
+                for k in order
+                if excess > 0 and c.values[k] > 0
+            ]
+            lines.append(
+                f"  {receptor:<28} {int(r['target_class']):>5} {float(r['total']):8.4g} "
+                f"{float(r['background']):8.4g} {excess:8.4g}  " + ", ".join(parts)
+            )
     return "\n".join(lines)
 
 
@@ -644,9 +794,21 @@ def apportionment_csv(ds: xr.Dataset, path: str | os.PathLike) -> Path:
 
     from bbw_bay.output import atomic_write
 
-    header = ["tracer", "season", "receptor", "receptor_kind", "target_class", "source",
-              "source_province", "source_kind", "load_t_per_yr", "coefficient_mg_per_l_per_t_yr",
-              "contribution_mg_per_l", "share_of_excess_percent", "total_mg_per_l"]
+    header = [
+        "tracer",
+        "season",
+        "receptor",
+        "receptor_kind",
+        "target_class",
+        "source",
+        "source_province",
+        "source_kind",
+        "load_t_per_yr",
+        "coefficient_mg_per_l_per_t_yr",
+        "contribution_mg_per_l",
+        "share_of_excess_percent",
+        "total_mg_per_l",
+    ]
 
     def write(tmp: str) -> None:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
@@ -655,18 +817,42 @@ def apportionment_csv(ds: xr.Dataset, path: str | os.PathLike) -> Path:
             for tracer in ds["tracer"].values:
                 for receptor in ds["receptor"].values:
                     r = ds.sel(tracer=tracer, receptor=receptor)
-                    common = [tracer, ds.attrs.get("season", ""), receptor,
-                              str(r["receptor_kind"].values), int(r["target_class"])]
+                    common = [
+                        tracer,
+                        ds.attrs.get("season", ""),
+                        receptor,
+                        str(r["receptor_kind"].values),
+                        int(r["target_class"]),
+                    ]
                     total = f"{float(r['total']):.6g}"
-                    out.writerow([*common, "background", "", "", "", "",
-                                  f"{float(r['background']):.6g}", "", total])
+                    out.writerow(
+                        [
+                            *common,
+                            "background",
+                            "",
+                            "",
+                            "",
+                            "",
+                            f"{float(r['background']):.6g}",
+                            "",
+                            total,
+                        ]
+                    )
                     for source in ds["source"].values:
                         s = r.sel(source=source)
-                        out.writerow([*common, source, str(s["source_province"].values),
-                                      str(s["source_kind"].values), f"{float(s['load']):.6g}",
-                                      f"{float(s['coefficient']):.6g}",
-                                      f"{float(s['contribution']):.6g}",
-                                      f"{float(s['share']):.4f}", total])
+                        out.writerow(
+                            [
+                                *common,
+                                source,
+                                str(s["source_province"].values),
+                                str(s["source_kind"].values),
+                                f"{float(s['load']):.6g}",
+                                f"{float(s['coefficient']):.6g}",
+                                f"{float(s['contribution']):.6g}",
+                                f"{float(s['share']):.4f}",
+                                total,
+                            ]
+                        )
 
     return atomic_write(path, write)
 
@@ -677,12 +863,18 @@ def group_contributions(ds: xr.Dataset, *, by: str = "province") -> xr.DataArray
     if coord not in ds.coords:
         raise ResponseError(f"cannot group by {by!r}: no coordinate {coord!r}")
     labels = [label or "(unknown)" for label in ds[coord].values]
-    return ds["contribution"].assign_coords({coord: ("source", labels)}).groupby(coord).sum(
-        "source")
+    return (
+        ds["contribution"].assign_coords({coord: ("source", labels)}).groupby(coord).sum("source")
+    )
 
 
-def contribution_maps(model: Model, *, sources: str | Sequence[str] | None = None,
-                      tracers=None, factors: Factorisations | None = None) -> xr.Dataset:
+def contribution_maps(
+    model: Model,
+    *,
+    sources: str | Sequence[str] | None = None,
+    tracers=None,
+    factors: Factorisations | None = None,
+) -> xr.Dataset:
     """Steady excess field [mg/L] of each chosen source at today's load, on the grid.
 
     Returns a Dataset with one variable per tracer, dims (source, Y, X), NaN on land.
@@ -697,17 +889,31 @@ def contribution_maps(model: Model, *, sources: str | Sequence[str] | None = Non
     ds = ds.assign_coords(source=[model.sources[k].name for k in chosen])
     for t, name in enumerate(names):
         column = model.names.index(name)
-        maps = np.stack([op.to_field(fields[t, k] * model.layout.loads[k, column]
-                                     / TONNE_PER_YEAR) for k in chosen])
-        ds[name] = (("source", ydim, xdim), maps, {"units": "mg L-1", "long_name":
-                    f"steady excess {name} from each source at today's load (upwind)"})
+        maps = np.stack(
+            [
+                op.to_field(fields[t, k] * model.layout.loads[k, column] / TONNE_PER_YEAR)
+                for k in chosen
+            ]
+        )
+        ds[name] = (
+            ("source", ydim, xdim),
+            maps,
+            {
+                "units": "mg L-1",
+                "long_name": f"steady excess {name} from each source at today's load (upwind)",
+            },
+        )
     return ds
 
 
 # ----------------------------------------------------------------------------- checks
-def model_variant(model: Model, *, advection: str | None = None,
-                  loads_t_per_yr: Mapping[str, Mapping[str, float]] | None = None,
-                  zero_background: bool = False) -> Model:
+def model_variant(
+    model: Model,
+    *,
+    advection: str | None = None,
+    loads_t_per_yr: Mapping[str, Mapping[str, float]] | None = None,
+    zero_background: bool = False,
+) -> Model:
     """A copy of ``model`` with annual-mean loads (monthly factors dropped), optionally another
     advection scheme, replaced loads or zero backgrounds (the land-based excess only).
 
@@ -717,8 +923,9 @@ def model_variant(model: Model, *, advection: str | None = None,
     loads_t_per_yr : {tracer: {source name: load [t/yr]}} replacing today's loads
     zero_background : set every background to 0
     """
-    tracers = {n: replace(t, background=0.0) if zero_background else t
-               for n, t in model.tracers.items()}
+    tracers = {
+        n: replace(t, background=0.0) if zero_background else t for n, t in model.tracers.items()
+    }
     replaced = dict(loads_t_per_yr or {})
     known = {s.name for s in model.sources}
     for tracer, table in replaced.items():
@@ -733,19 +940,29 @@ def model_variant(model: Model, *, advection: str | None = None,
         for tracer, table in replaced.items():
             if src.name in table:
                 loads[tracer] = float(table[src.name]) * TONNE_PER_YEAR
-        sources.append(replace(src, loads=loads, monthly_load_factor=None,
-                               monthly_discharge_factor=None))
+        sources.append(
+            replace(src, loads=loads, monthly_load_factor=None, monthly_discharge_factor=None)
+        )
     area = model.grid.area
-    area_loads = {n: np.divide(model.solver.area_loads[k], area, out=np.zeros_like(area),
-                               where=area > 0)
-                  for k, n in enumerate(model.names) if np.any(model.solver.area_loads[k])}
+    area_loads = {
+        n: np.divide(model.solver.area_loads[k], area, out=np.zeros_like(area), where=area > 0)
+        for k, n in enumerate(model.names)
+        if np.any(model.solver.area_loads[k])
+    }
     extra = {}
     if hasattr(model, "background_mode"):
         extra["background_mode"] = model.background_mode
-    return Model(model.grid, model.flow, tracers=tracers, sources=sources,
-                 diffusivity=model.diffusivity, advection=advection or model.advection,
-                 area_loads=area_loads or None, return_time_days=model.return_time_days,
-                 **extra)
+    return Model(
+        model.grid,
+        model.flow,
+        tracers=tracers,
+        sources=sources,
+        diffusivity=model.diffusivity,
+        advection=advection or model.advection,
+        area_loads=area_loads or None,
+        return_time_days=model.return_time_days,
+        **extra,
+    )
 
 
 def receptor_values(matrix: ResponseMatrix, ds: xr.Dataset, grid: Grid) -> np.ndarray:
@@ -783,8 +1000,9 @@ def superposition_check(model: Model, matrix: ResponseMatrix) -> dict:
         entry = _differences(superposed[t], full_upwind[t], "upwind")
         if scheme is not None:
             entry.update(_differences(superposed[t], scheme[t], "scheme"))
-            worst = int(np.argmax(np.abs(superposed[t] - scheme[t])
-                                  / np.maximum(np.abs(scheme[t]), 1e-300)))
+            worst = int(
+                np.argmax(np.abs(superposed[t] - scheme[t]) / np.maximum(np.abs(scheme[t]), 1e-300))
+            )
             entry["scheme_worst_receptor"] = matrix.receptors[worst].key
         else:
             entry["scheme_error"] = scheme_error
@@ -795,8 +1013,10 @@ def superposition_check(model: Model, matrix: ResponseMatrix) -> dict:
 def _differences(a: np.ndarray, b: np.ndarray, label: str) -> dict:
     diff = np.abs(a - b)
     scale = np.maximum(np.abs(b), 1e-300)
-    return {f"{label}_max_abs_diff": float(diff.max(initial=0.0)),
-            f"{label}_max_rel_diff": float((diff / scale).max(initial=0.0))}
+    return {
+        f"{label}_max_abs_diff": float(diff.max(initial=0.0)),
+        f"{label}_max_rel_diff": float((diff / scale).max(initial=0.0)),
+    }
 
 
 __all__ = [

@@ -97,8 +97,14 @@ OPERATION_KEYS = {
     "set": ("values",),
 }
 _TOP_KEYS = ("title", "base", "set", "run", "scenario")
-_RUN_KEYS = ("mode", "seasons", "spinup_days", "pass_share", "steady_tolerance",
-             "steady_max_iterations")
+_RUN_KEYS = (
+    "mode",
+    "seasons",
+    "spinup_days",
+    "pass_share",
+    "steady_tolerance",
+    "steady_max_iterations",
+)
 _SCENARIO_KEYS = ("name", "description", "basis", "operations")
 
 
@@ -181,12 +187,14 @@ class Case:
     season_label: str
 
 
-def read_toml_file(path: str | os.PathLike, *, error: type[Exception] | None = None,
-                   what: str = "scenario") -> tuple[dict, str, Path]:
+def read_toml_file(
+    path: str | os.PathLike, *, error: type[Exception] | None = None, what: str = "scenario"
+) -> tuple[dict, str, Path]:
     """(parsed mapping, text, path) of a TOML file; a missing or malformed file raises ``error``."""
     error = ScenarioError if error is None else error
-    raw, text = read_toml(path, error=error, missing=f"{what} file not found",
-                          invalid="malformed TOML")
+    raw, text = read_toml(
+        path, error=error, missing=f"{what} file not found", invalid="malformed TOML"
+    )
     return raw, text, Path(path)
 
 
@@ -227,12 +235,14 @@ def parse_spec(raw: Mapping, *, path: Path | None = None, text: str = "") -> Sce
     pass_share = _number(where, "run.pass_share", run.get("pass_share", 1.0), minimum=0.0)
     if pass_share > 1.0:
         raise ScenarioError(f"{where}: run.pass_share must lie in [0, 1], found {pass_share}")
-    tolerance = _number(where, "run.steady_tolerance", run.get("steady_tolerance", 1e-10),
-                        minimum=0.0)
+    tolerance = _number(
+        where, "run.steady_tolerance", run.get("steady_tolerance", 1e-10), minimum=0.0
+    )
     iterations = run.get("steady_max_iterations", 1000)
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
-        raise ScenarioError(f"{where}: run.steady_max_iterations must be an integer >= 1, "
-                            f"found {iterations!r}")
+        raise ScenarioError(
+            f"{where}: run.steady_max_iterations must be an integer >= 1, found {iterations!r}"
+        )
     overrides = _string_list(where, "set", raw.get("set", []))
     entries = raw.get("scenario", [])
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
@@ -242,8 +252,9 @@ def parse_spec(raw: Mapping, *, path: Path | None = None, text: str = "") -> Sce
         scenario = _scenario(where, index, entry)
         if scenario.name in {s.name for s in scenarios}:
             hint = " (the baseline is added automatically)" if scenario.name == BASELINE else ""
-            raise ScenarioError(f"{where}: scenario[{index}] name {scenario.name!r} is used "
-                                f"twice{hint}")
+            raise ScenarioError(
+                f"{where}: scenario[{index}] name {scenario.name!r} is used twice{hint}"
+            )
         if scenario.season is not None and len(seasons) > 1:
             raise ScenarioError(
                 f"{where}: scenario {scenario.name!r} sets a season, but run.seasons lists "
@@ -316,8 +327,10 @@ def parse_operation(where: str, raw: Mapping) -> Operation:
 
 def _check_selector(where: str, params: Mapping) -> None:
     if ("source" in params) == ("group" in params):
-        raise ScenarioError(f"{where}: give exactly one of source (a name or list of names) "
-                            'and group ("all" or {province = ..., kind = ...})')
+        raise ScenarioError(
+            f"{where}: give exactly one of source (a name or list of names) "
+            'and group ("all" or {province = ..., kind = ...})'
+        )
     if "source" in params:
         _string_list(where, "source", params["source"], single_ok=True)
         return
@@ -325,8 +338,10 @@ def _check_selector(where: str, params: Mapping) -> None:
     if group == "all":
         return
     if not isinstance(group, dict) or not group:
-        raise ScenarioError(f'{where}: group must be "all" or a table like {{province = '
-                            f'"Guangxi", kind = "river"}}, found {group!r}')
+        raise ScenarioError(
+            f'{where}: group must be "all" or a table like {{province = '
+            f'"Guangxi", kind = "river"}}, found {group!r}'
+        )
     _unknown_keys(where, "group", group, ("province", "kind"))
     for key, value in group.items():
         values = _string_list(where, f"group.{key}", value, single_ok=True)
@@ -351,8 +366,10 @@ def _check_position(where: str, params: Mapping) -> None:
     geo = "lon" in params or "lat" in params
     xy = "x_m" in params or "y_m" in params
     if geo == xy:
-        raise ScenarioError(f"{where}: give the position as lon and lat (degrees) or as x_m and "
-                            "y_m (metres, cartesian grids)")
+        raise ScenarioError(
+            f"{where}: give the position as lon and lat (degrees) or as x_m and "
+            "y_m (metres, cartesian grids)"
+        )
     for key in ("lon", "lat") if geo else ("x_m", "y_m"):
         if key not in params:
             raise ScenarioError(f"{where}: missing key {key!r}")
@@ -363,13 +380,16 @@ def _check_add_outfall(where: str, params: Mapping) -> None:
     _text(where, "name", params.get("name"), required=True)
     _check_position(where, params)
     if "loads_t_per_yr" not in params and "loads_g_per_s" not in params:
-        raise ScenarioError(f"{where}: give loads_t_per_yr (or loads_g_per_s), e.g. "
-                            "loads_t_per_yr = {DIN = 100.0, COD = 200.0}")
+        raise ScenarioError(
+            f"{where}: give loads_t_per_yr (or loads_g_per_s), e.g. "
+            "loads_t_per_yr = {DIN = 100.0, COD = 200.0}"
+        )
     for key in ("loads_t_per_yr", "loads_g_per_s"):
         table = params.get(key, {})
         if not isinstance(table, dict):
-            raise ScenarioError(f"{where}: {key} must be a table {{tracer = load}}, found "
-                                f"{table!r}")
+            raise ScenarioError(
+                f"{where}: {key} must be a table {{tracer = load}}, found {table!r}"
+            )
         for tracer, value in table.items():
             _number(where, f"{key}.{tracer}", value, minimum=0.0)
     _number(where, "discharge_m3_per_s", params.get("discharge_m3_per_s", 0.0), minimum=0.0)
@@ -378,8 +398,7 @@ def _check_add_outfall(where: str, params: Mapping) -> None:
 
 def _check_move(where: str, params: Mapping) -> None:
     if not isinstance(params.get("source"), str):
-        raise ScenarioError(f"{where}: source must name one source, found "
-                            f"{params.get('source')!r}")
+        raise ScenarioError(f"{where}: source must name one source, found {params.get('source')!r}")
     _check_position(where, params)
 
 
@@ -394,8 +413,10 @@ def _check_decay(where: str, params: Mapping) -> None:
         raise ScenarioError(f"{where}: missing key 'tracer'")
     _string_list(where, "tracer", params["tracer"], single_ok=True)
     if ("decay_per_day" in params) == ("factor" in params):
-        raise ScenarioError(f"{where}: give exactly one of decay_per_day (new rate [1/day]) and "
-                            "factor (multiplier on the base rate)")
+        raise ScenarioError(
+            f"{where}: give exactly one of decay_per_day (new rate [1/day]) and "
+            "factor (multiplier on the base rate)"
+        )
     for key in ("decay_per_day", "factor"):
         if key in params:
             _number(where, key, params[key], minimum=0.0)
@@ -403,8 +424,9 @@ def _check_decay(where: str, params: Mapping) -> None:
 
 def _check_set(where: str, params: Mapping) -> None:
     if "values" not in params:
-        raise ScenarioError(f'{where}: missing key \'values\', e.g. values = '
-                            f'["flow.strait_transport_scale=1.5"]')
+        raise ScenarioError(
+            f"{where}: missing key 'values', e.g. values = [\"flow.strait_transport_scale=1.5\"]"
+        )
     for item in _string_list(where, "values", params["values"]):
         if "=" not in item:
             raise ScenarioError(f"{where}: values entry {item!r} must read section.key=value")
@@ -416,8 +438,9 @@ def _unknown_keys(where: str, label: str, table: Mapping, allowed: Sequence[str]
         if key not in allowed:
             close = difflib.get_close_matches(str(key), allowed, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ScenarioError(f"{where}: unknown key {key!r} in {label}{hint} "
-                                f"(valid keys: {', '.join(allowed)})")
+            raise ScenarioError(
+                f"{where}: unknown key {key!r} in {label}{hint} (valid keys: {', '.join(allowed)})"
+            )
 
 
 def _number(where: str, key: str, value: Any, *, minimum: float | None = None) -> float:
@@ -438,8 +461,10 @@ def _text(where: str, key: str, value: Any, *, required: bool = False) -> str:
 def _string_list(where: str, key: str, value: Any, *, single_ok: bool = False) -> list[str]:
     if single_ok and isinstance(value, str):
         return [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or (
-        single_ok and not value
+    if (
+        not isinstance(value, list)
+        or not all(isinstance(v, str) for v in value)
+        or (single_ok and not value)
     ):
         expected = "a string or a non-empty list of strings" if single_ok else "a list of strings"
         raise ScenarioError(f"{where}: {key} must be {expected}, found {value!r}")
@@ -510,7 +535,7 @@ def default_season(config: Config, *, steady: bool) -> str:
 
 # ----------------------------------------------------------------------------- operations
 def source_kind(source: PointSource) -> str:
-    """"river" or "outfall": from the source's groups, else river when it has a discharge."""
+    """ "river" or "outfall": from the source's groups, else river when it has a discharge."""
     for kind in KINDS:
         if kind in source.groups:
             return kind
@@ -750,8 +775,9 @@ def solve_case(case: Case, *, spec: ScenarioSpec) -> xr.Dataset:
     t0 = wallclock.perf_counter()
     setup, model = case_model(case, spec=spec)
     if spec.mode == "steady":
-        ds = model.steady_state(tolerance=spec.steady_tolerance,
-                                max_iterations=spec.steady_max_iterations)
+        ds = model.steady_state(
+            tolerance=spec.steady_tolerance, max_iterations=spec.steady_max_iterations
+        )
     else:
         ds = model.run(**setup.run_options)
     ds.attrs["wall_seconds"] = wallclock.perf_counter() - t0
@@ -829,8 +855,15 @@ def default_zones(ds: xr.Dataset):
     if ds.attrs.get("geographic"):
         return None
     wet = ds["wet"].values != 0
-    return [Zone(key="domain", mask=wet, target_class=2, name="whole domain",
-                 source="bbw_bay.scenarios: every wet cell (no zones given)")]
+    return [
+        Zone(
+            key="domain",
+            mask=wet,
+            target_class=2,
+            name="whole domain",
+            source="bbw_bay.scenarios: every wet cell (no zones given)",
+        )
+    ]
 
 
 def evaluated_field(ds: xr.Dataset, *, spinup_days: float = 0.0) -> xr.Dataset:
@@ -848,13 +881,17 @@ def _combine(spec: ScenarioSpec, cases: list[Case], fields: list[xr.Dataset], zo
     tracers = [v for v in first.data_vars if v not in ("depth", "cell_area", "wet")]
     zones = default_zones(first) if zones is None else zones
     results = [
-        evaluate(evaluated_field(ds, spinup_days=spec.spinup_days), zones=zones,
-                 pass_share=spec.pass_share)
+        evaluate(
+            evaluated_field(ds, spinup_days=spec.spinup_days),
+            zones=zones,
+            pass_share=spec.pass_share,
+        )
         for ds in fields
     ]
     labels = [c.label for c in cases]
-    stats = xr.concat(results, dim="scenario", data_vars="all", coords="minimal",
-                      compat="override", join="exact")
+    stats = xr.concat(
+        results, dim="scenario", data_vars="all", coords="minimal", compat="override", join="exact"
+    )
     stats = stats.assign_coords(scenario=labels)
     baseline = [_baseline_index(cases, c) for c in cases]
     for name in DELTA_STATISTICS:
@@ -868,21 +905,28 @@ def _combine(spec: ScenarioSpec, cases: list[Case], fields: list[xr.Dataset], zo
     for tracer in tracers:
         out[tracer] = xr.concat([ds[tracer] for ds in fields], dim="scenario")
         out[tracer].attrs.update(first[tracer].attrs)
-    out = xr.merge([out.assign_coords(scenario=labels), stats], compat="override",
-                   combine_attrs="override")
+    out = xr.merge(
+        [out.assign_coords(scenario=labels), stats], compat="override", combine_attrs="override"
+    )
     out = out.assign_coords(
         scenario_name=("scenario", [c.scenario.name for c in cases]),
         season=("scenario", [c.season_label for c in cases]),
         description=("scenario", [c.scenario.description for c in cases]),
     )
-    out["steady_iterations"] = ("scenario", [int(ds.attrs.get("steady_iterations", 0))
-                                             for ds in fields])
-    out["wall_seconds"] = ("scenario", [float(ds.attrs.get("wall_seconds", np.nan))
-                                        for ds in fields])
+    out["steady_iterations"] = (
+        "scenario",
+        [int(ds.attrs.get("steady_iterations", 0)) for ds in fields],
+    )
+    out["wall_seconds"] = (
+        "scenario",
+        [float(ds.attrs.get("wall_seconds", np.nan)) for ds in fields],
+    )
     out["wall_seconds"].attrs["units"] = "s"
     out.attrs = {**first.attrs, **results[0].attrs}
-    budgets = {c.label: json.loads(ds.attrs.get("mass_budget", "{}"))
-               for c, ds in zip(cases, fields, strict=True)}
+    budgets = {
+        c.label: json.loads(ds.attrs.get("mass_budget", "{}"))
+        for c, ds in zip(cases, fields, strict=True)
+    }
     add_provenance(out, config_text=load_config(spec.base).text, budget=budgets)
     out.attrs.update(
         {
@@ -922,21 +966,42 @@ def comparison_rows(ds: xr.Dataset) -> list[dict[str, Any]]:
                 "zone_name": str(r["zone_name"].item()),
                 "target_class": int(r["target_class"]),
             }
-            rows.append({**common, "tracer": "worst",
-                         "good_share": float(r["overall_good_share"]),
-                         "delta_good_share": float(r["delta_overall_good_share"]),
-                         "target_share": float(r["overall_target_share"]),
-                         "passes": bool(r["overall_passes"]),
-                         **dict.fromkeys(("p95", "delta_p95", "max", "delta_max", "mean",
-                                          "delta_mean"), math.nan)})
+            rows.append(
+                {
+                    **common,
+                    "tracer": "worst",
+                    "good_share": float(r["overall_good_share"]),
+                    "delta_good_share": float(r["delta_overall_good_share"]),
+                    "target_share": float(r["overall_target_share"]),
+                    "passes": bool(r["overall_passes"]),
+                    **dict.fromkeys(
+                        ("p95", "delta_p95", "max", "delta_max", "mean", "delta_mean"), math.nan
+                    ),
+                }
+            )
             for tracer in ds["tracer"].values:
                 s = r.sel(tracer=tracer)
-                rows.append({**common, "tracer": str(tracer),
-                             **{k: float(s[k]) for k in ("good_share", "delta_good_share",
-                                                         "target_share", "p95", "delta_p95",
-                                                         "max", "delta_max", "mean",
-                                                         "delta_mean")},
-                             "passes": bool(s["passes"])})
+                rows.append(
+                    {
+                        **common,
+                        "tracer": str(tracer),
+                        **{
+                            k: float(s[k])
+                            for k in (
+                                "good_share",
+                                "delta_good_share",
+                                "target_share",
+                                "p95",
+                                "delta_p95",
+                                "max",
+                                "delta_max",
+                                "mean",
+                                "delta_mean",
+                            )
+                        },
+                        "passes": bool(s["passes"]),
+                    }
+                )
     return rows
 
 
@@ -951,10 +1016,14 @@ def comparison_table(ds: xr.Dataset, *, tracers: Sequence[str] | None = None) ->
     for zone in ds["zone"].values:
         for label in ds["scenario"].values:
             r = ds.sel(zone=zone, scenario=label)
-            line = [str(zone), str(label), str(int(r["target_class"])),
-                    _pct(float(r["overall_good_share"])),
-                    _signed(100.0 * float(r["delta_overall_good_share"])),
-                    "PASS" if bool(r["overall_passes"]) else "FAIL"]
+            line = [
+                str(zone),
+                str(label),
+                str(int(r["target_class"])),
+                _pct(float(r["overall_good_share"])),
+                _signed(100.0 * float(r["delta_overall_good_share"])),
+                "PASS" if bool(r["overall_passes"]) else "FAIL",
+            ]
             for t in tracers:
                 s = r.sel(tracer=t)
                 p95, delta = float(s["p95"]), float(s["delta_p95"])
@@ -964,9 +1033,11 @@ def comparison_table(ds: xr.Dataset, *, tracers: Sequence[str] | None = None) ->
             lines.append(line)
     widths = [max(len(h), *(len(line[k]) for line in lines)) for k, h in enumerate(head)]
     fmt = "  ".join(f"{{:<{w}}}" if k < 2 else f"{{:>{w}}}" for k, w in enumerate(widths))
-    title = (f"scenarios vs baseline ({ds.attrs.get('scenario_mode', 'steady')}): GB 3097 "
-             f"Class I+II area share of the worst single factor; pass = share within the "
-             f"zone's target >= {ds.attrs.get('pass_share', 1.0):g}; p95, max in mg/L")
+    title = (
+        f"scenarios vs baseline ({ds.attrs.get('scenario_mode', 'steady')}): GB 3097 "
+        f"Class I+II area share of the worst single factor; pass = share within the "
+        f"zone's target >= {ds.attrs.get('pass_share', 1.0):g}; p95, max in mg/L"
+    )
     rule = "-" * len(fmt.format(*head))
     return "\n".join([title, fmt.format(*head), rule, *(fmt.format(*line) for line in lines)])
 

@@ -109,8 +109,7 @@ class Sections:
     def none(cls, ny: int) -> Sections:
         """No monitored faces."""
         empty = np.zeros(0, dtype=np.int64)
-        return cls(("none",), np.zeros(ny + 1, dtype=np.int64), empty, empty, empty,
-                   np.zeros(0))
+        return cls(("none",), np.zeros(ny + 1, dtype=np.int64), empty, empty, empty, np.zeros(0))
 
     @classmethod
     def around(cls, grid: Grid, region: np.ndarray, name_of) -> Sections:
@@ -538,8 +537,8 @@ class Solver:
         if self.engine == "numpy":
             from bbw_bay import reference
 
-            result, decayed, boundary_in, section_in, region_decayed = (
-                reference.transport_stage(*args, len(self.sections.names))
+            result, decayed, boundary_in, section_in, region_decayed = reference.transport_stage(
+                *args, len(self.sections.names)
             )
             out[:] = result
             return decayed, boundary_in, section_in, region_decayed

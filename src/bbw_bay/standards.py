@@ -58,7 +58,7 @@ REL_TOL = 1.0e-6
 CLASS_USES: dict[int, str] = {
     1: "marine fishery waters, marine nature reserves, rare and endangered species reserves",
     2: "mariculture, bathing beaches, marine sports or recreation with direct human contact, "
-       "industrial water directly related to human food",
+    "industrial water directly related to human food",
     3: "general industrial water, coastal scenic and tourist areas",
     4: "harbour waters, marine development and operation areas",
 }
@@ -99,68 +99,147 @@ class Parameter:
 
 
 _P2020 = "[P2020] 海洋科学 44(6) Table 1, all four classes verbatim"
-_S5S6_JS = ("Class I verbatim in [S5], Class II verbatim in [S6]; Classes III-IV from [JS35] "
-            "(secondary)")
+_S5S6_JS = (
+    "Class I verbatim in [S5], Class II verbatim in [S6]; Classes III-IV from [JS35] (secondary)"
+)
 _S5_JS = "Class I verbatim in [S5]; Classes II-IV from [JS35] (secondary)"
 
 #: GB 3097-1997 Table 1 (the rows bbw_bay uses), keyed by `Parameter.key`.
-PARAMETERS: dict[str, Parameter] = {p.key: p for p in (
-    Parameter("DIN", "无机氮（以N计）", "inorganic nitrogen (as N)", "mg/L",
-              (0.20, 0.30, 0.40, 0.50),
-              note="NH4-N + NO2-N + NO3-N (dissolved inorganic nitrogen).",
-              source=f"{_P2020}; I and II also in [S5]/[S6]"),
-    Parameter("PO4", "活性磷酸盐（以P计）", "active (reactive) phosphate (as P)", "mg/L",
-              (0.015, 0.030, 0.030, 0.045),
-              note=("Classes II and III share 0.030: a value ≤ 0.030 is Class II, above it "
-                    "Class IV."),
-              source=f"{_P2020}; I and II also in [S5]/[S6]"),
-    Parameter("COD", "化学需氧量（COD）", "chemical oxygen demand", "mg/L",
-              (2.0, 3.0, 4.0, 5.0),
-              note=("Alkaline permanganate method (碱性高锰酸钾法, COD_Mn-type; GB 3097-1997 "
-                    "Table 2 / GB 17378.4). Not comparable with the dichromate COD_Cr of river "
-                    "and effluent data, which is typically several times larger."),
-              source=f"{_P2020}; I and II also in [S5]/[S6]; method: standard's Table 2 "
-                     "(from memory, consistent with [JS35] listing COD as CODMn)"),
-    Parameter("oil", "石油类", "petroleum hydrocarbons (oil)", "mg/L",
-              (0.05, 0.05, 0.30, 0.50),
-              note="Classes I and II share 0.05: a value ≤ 0.05 is Class I.",
-              source=f"{_P2020}; II also in [S6]"),
-    Parameter("DO", "溶解氧", "dissolved oxygen", "mg/L",
-              (6.0, 5.0, 4.0, 3.0), direction="lower",
-              note="Lower limit: Class k requires DO > limit (strictly); DO ≤ 3 is worse than IV.",
-              source=f"{_P2020}; I and II also in [S5]/[S6]"),
-    Parameter("pH", "pH", "pH", "1",
-              (8.5, 8.5, 8.8, 8.8), direction="range", lower_limits=(7.8, 7.8, 6.8, 6.8),
-              note=("Classes I-II: 7.8-8.5 and within 0.2 pH units of the area's normal range; "
-                    "Classes III-IV: 6.8-8.8 and within 0.5 units. Only the fixed range is "
-                    "checked here."),
-              source=("Class I range verbatim in [S5]; Classes II-IV from [JS35] (secondary); "
-                      "[S6] prints Class II as 7.5~8.5, taken to be a typo")),
-    Parameter("BOD5", "生化需氧量（BOD5）", "five-day biochemical oxygen demand", "mg/L",
-              (1.0, 3.0, 4.0, 5.0), source=_S5S6_JS),
-    Parameter("NH3", "非离子氨（以N计）", "non-ionic (un-ionised) ammonia (as N)", "mg/L",
-              (0.020, 0.020, 0.020, 0.020),
-              note="Same limit for all classes: a value above 0.020 is worse than Class IV.",
-              source=_S5_JS),
-    Parameter("Hg", "汞", "mercury", "mg/L", (0.00005, 0.0002, 0.0002, 0.0005), source=_S5_JS),
-    Parameter("Cd", "镉", "cadmium", "mg/L", (0.001, 0.005, 0.010, 0.010), source=_S5_JS),
-    Parameter("Pb", "铅", "lead", "mg/L", (0.001, 0.005, 0.010, 0.050), source=_S5_JS),
-    Parameter("Cr6", "六价铬", "hexavalent chromium", "mg/L", (0.005, 0.010, 0.020, 0.050),
-              source=_S5_JS),
-    Parameter("Cr", "总铬", "total chromium", "mg/L", (0.05, 0.10, 0.20, 0.50), source=_S5_JS),
-    Parameter("As", "砷", "arsenic", "mg/L", (0.020, 0.030, 0.050, 0.050), source=_S5_JS),
-    Parameter("Cu", "铜", "copper", "mg/L", (0.005, 0.010, 0.050, 0.050), source=_S5_JS),
-    Parameter("Zn", "锌", "zinc", "mg/L", (0.020, 0.050, 0.10, 0.50), source=_S5_JS),
-    Parameter("Se", "硒", "selenium", "mg/L", (0.010, 0.020, 0.020, 0.050),
-              source="[JS35] only (secondary)"),
-    Parameter("Ni", "镍", "nickel", "mg/L", (0.005, 0.010, 0.020, 0.050),
-              source="[JS35] only (secondary)"),
-)}
+PARAMETERS: dict[str, Parameter] = {
+    p.key: p
+    for p in (
+        Parameter(
+            "DIN",
+            "无机氮（以N计）",
+            "inorganic nitrogen (as N)",
+            "mg/L",
+            (0.20, 0.30, 0.40, 0.50),
+            note="NH4-N + NO2-N + NO3-N (dissolved inorganic nitrogen).",
+            source=f"{_P2020}; I and II also in [S5]/[S6]",
+        ),
+        Parameter(
+            "PO4",
+            "活性磷酸盐（以P计）",
+            "active (reactive) phosphate (as P)",
+            "mg/L",
+            (0.015, 0.030, 0.030, 0.045),
+            note=(
+                "Classes II and III share 0.030: a value ≤ 0.030 is Class II, above it Class IV."
+            ),
+            source=f"{_P2020}; I and II also in [S5]/[S6]",
+        ),
+        Parameter(
+            "COD",
+            "化学需氧量（COD）",
+            "chemical oxygen demand",
+            "mg/L",
+            (2.0, 3.0, 4.0, 5.0),
+            note=(
+                "Alkaline permanganate method (碱性高锰酸钾法, COD_Mn-type; GB 3097-1997 "
+                "Table 2 / GB 17378.4). Not comparable with the dichromate COD_Cr of river "
+                "and effluent data, which is typically several times larger."
+            ),
+            source=f"{_P2020}; I and II also in [S5]/[S6]; method: standard's Table 2 "
+            "(from memory, consistent with [JS35] listing COD as CODMn)",
+        ),
+        Parameter(
+            "oil",
+            "石油类",
+            "petroleum hydrocarbons (oil)",
+            "mg/L",
+            (0.05, 0.05, 0.30, 0.50),
+            note="Classes I and II share 0.05: a value ≤ 0.05 is Class I.",
+            source=f"{_P2020}; II also in [S6]",
+        ),
+        Parameter(
+            "DO",
+            "溶解氧",
+            "dissolved oxygen",
+            "mg/L",
+            (6.0, 5.0, 4.0, 3.0),
+            direction="lower",
+            note="Lower limit: Class k requires DO > limit (strictly); DO ≤ 3 is worse than IV.",
+            source=f"{_P2020}; I and II also in [S5]/[S6]",
+        ),
+        Parameter(
+            "pH",
+            "pH",
+            "pH",
+            "1",
+            (8.5, 8.5, 8.8, 8.8),
+            direction="range",
+            lower_limits=(7.8, 7.8, 6.8, 6.8),
+            note=(
+                "Classes I-II: 7.8-8.5 and within 0.2 pH units of the area's normal range; "
+                "Classes III-IV: 6.8-8.8 and within 0.5 units. Only the fixed range is "
+                "checked here."
+            ),
+            source=(
+                "Class I range verbatim in [S5]; Classes II-IV from [JS35] (secondary); "
+                "[S6] prints Class II as 7.5~8.5, taken to be a typo"
+            ),
+        ),
+        Parameter(
+            "BOD5",
+            "生化需氧量（BOD5）",
+            "five-day biochemical oxygen demand",
+            "mg/L",
+            (1.0, 3.0, 4.0, 5.0),
+            source=_S5S6_JS,
+        ),
+        Parameter(
+            "NH3",
+            "非离子氨（以N计）",
+            "non-ionic (un-ionised) ammonia (as N)",
+            "mg/L",
+            (0.020, 0.020, 0.020, 0.020),
+            note="Same limit for all classes: a value above 0.020 is worse than Class IV.",
+            source=_S5_JS,
+        ),
+        Parameter("Hg", "汞", "mercury", "mg/L", (0.00005, 0.0002, 0.0002, 0.0005), source=_S5_JS),
+        Parameter("Cd", "镉", "cadmium", "mg/L", (0.001, 0.005, 0.010, 0.010), source=_S5_JS),
+        Parameter("Pb", "铅", "lead", "mg/L", (0.001, 0.005, 0.010, 0.050), source=_S5_JS),
+        Parameter(
+            "Cr6",
+            "六价铬",
+            "hexavalent chromium",
+            "mg/L",
+            (0.005, 0.010, 0.020, 0.050),
+            source=_S5_JS,
+        ),
+        Parameter("Cr", "总铬", "total chromium", "mg/L", (0.05, 0.10, 0.20, 0.50), source=_S5_JS),
+        Parameter("As", "砷", "arsenic", "mg/L", (0.020, 0.030, 0.050, 0.050), source=_S5_JS),
+        Parameter("Cu", "铜", "copper", "mg/L", (0.005, 0.010, 0.050, 0.050), source=_S5_JS),
+        Parameter("Zn", "锌", "zinc", "mg/L", (0.020, 0.050, 0.10, 0.50), source=_S5_JS),
+        Parameter(
+            "Se",
+            "硒",
+            "selenium",
+            "mg/L",
+            (0.010, 0.020, 0.020, 0.050),
+            source="[JS35] only (secondary)",
+        ),
+        Parameter(
+            "Ni",
+            "镍",
+            "nickel",
+            "mg/L",
+            (0.005, 0.010, 0.020, 0.050),
+            source="[JS35] only (secondary)",
+        ),
+    )
+}
 
 #: bbw_bay tracer names -> GB 3097 parameter keys (the model's tracers are named as in forcing/).
 TRACER_PARAMETERS: dict[str, str] = {
-    "DIN": "DIN", "PO4": "PO4", "COD": "COD", "oil": "oil",
-    "DIP": "PO4", "COD_Mn": "COD", "CODMn": "COD", "TPH": "oil",
+    "DIN": "DIN",
+    "PO4": "PO4",
+    "COD": "COD",
+    "oil": "oil",
+    "DIP": "PO4",
+    "COD_Mn": "COD",
+    "CODMn": "COD",
+    "TPH": "oil",
 }
 
 
@@ -208,8 +287,12 @@ def classify(concentration, name: str):
     """
     if isinstance(concentration, xr.DataArray):
         out = classify(concentration.values, name)
-        result = xr.DataArray(out, coords=concentration.coords, dims=concentration.dims,
-                              name=f"{concentration.name or name}_class")
+        result = xr.DataArray(
+            out,
+            coords=concentration.coords,
+            dims=concentration.dims,
+            name=f"{concentration.name or name}_class",
+        )
         result.attrs.update(class_attributes(name))
         return result
     p = parameter(name)
@@ -248,8 +331,11 @@ def overall_class(classes: Mapping[str, np.ndarray]):
 
 def class_attributes(name: str | None = None) -> dict[str, str]:
     """CF flag attributes for a class array (optionally naming the parameter)."""
-    what = f"GB 3097-1997 single-factor class of {name}" if name else (
-        "GB 3097-1997 class, worst single factor")
+    what = (
+        f"GB 3097-1997 single-factor class of {name}"
+        if name
+        else ("GB 3097-1997 class, worst single factor")
+    )
     return {
         "long_name": what,
         "flag_values": "0 1 2 3 4 5",
@@ -267,6 +353,7 @@ def table() -> str:
         else:
             sign = ">" if p.direction == "lower" else "≤"
             cells = [f"{sign}{v:g}" for v in p.limits]
-        lines.append(f"{p.key:<5} {p.name_en[:38]:<38} {p.unit:<5} "
-                     + " ".join(f"{c:>8}" for c in cells))
+        lines.append(
+            f"{p.key:<5} {p.name_en[:38]:<38} {p.unit:<5} " + " ".join(f"{c:>8}" for c in cells)
+        )
     return "\n".join(lines)

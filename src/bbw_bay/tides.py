@@ -151,8 +151,9 @@ def read_tides_file(path: str | None = None) -> dict[str, Any]:
         return tomllib.load(fh)
 
 
-def boundary_from_points(points: Sequence[Mapping[str, Any]], constituent: str, *,
-                         power: float = 2.0) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+def boundary_from_points(
+    points: Sequence[Mapping[str, Any]], constituent: str, *, power: float = 2.0
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """A boundary function from control points: inverse-distance weighting of A and of e^{−iG}.
 
     Each point is a mapping with ``lon``, ``lat`` [degrees] and ``{constituent: {"amplitude_m",
@@ -254,11 +255,22 @@ def _layout(grid: Grid, coriolis: float | None) -> _Layout:
     weight = depth * length * spacing
     rows, cols, vals = _coriolis_pairs(grid, uidx, vidx, weight, n_cells, n_u, coriolis)
     return _Layout(
-        cell=cell, uidx=uidx, vidx=vidx, n=n_cells + n_u + n_v,
-        face_a=a, face_b=b, face_trans=depth * length, face_weight=weight, face_depth=depth,
-        face_ghost_x=xg, face_ghost_y=yg,
+        cell=cell,
+        uidx=uidx,
+        vidx=vidx,
+        n=n_cells + n_u + n_v,
+        face_a=a,
+        face_b=b,
+        face_trans=depth * length,
+        face_weight=weight,
+        face_depth=depth,
+        face_ghost_x=xg,
+        face_ghost_y=yg,
         face_r_cells=(np.concatenate([ra_u, ra_v]), np.concatenate([rb_u, rb_v])),
-        area=grid.area[grid.wet], cor_rows=rows, cor_cols=cols, cor_vals=vals,
+        area=grid.area[grid.wet],
+        cor_rows=rows,
+        cor_cols=cols,
+        cor_vals=vals,
     )
 
 
@@ -281,7 +293,7 @@ def _coriolis_pairs(grid, uidx, vidx, weight, n_cells, n_u, coriolis):
         return empty, empty, np.zeros(0)
     w_u = np.zeros((ny, nx + 1))
     w_v = np.zeros((ny + 1, nx))
-    w_u[uidx >= 0] = weight[: n_u]
+    w_u[uidx >= 0] = weight[:n_u]
     w_v[vidx >= 0] = weight[n_u:]
     rows, cols, vals = [], [], []
     ju, iu = np.nonzero(uidx >= 0)
@@ -322,9 +334,14 @@ def _face_friction(lay: _Layout, friction: float | np.ndarray, grid: Grid) -> np
     return out
 
 
-def _solve(grid: Grid, lay: _Layout, omega: float, r_face: np.ndarray,
-           boundary: Callable[[np.ndarray, np.ndarray], np.ndarray] | complex,
-           rtol: float = 1e-9) -> np.ndarray:
+def _solve(
+    grid: Grid,
+    lay: _Layout,
+    omega: float,
+    r_face: np.ndarray,
+    boundary: Callable[[np.ndarray, np.ndarray], np.ndarray] | complex,
+    rtol: float = 1e-9,
+) -> np.ndarray:
     """Assemble and solve the coupled (η, u, v) system; returns the solution vector.
 
     Rows are scaled so the system reads M x = b with M = iω·D + R + K, D > 0 and R >= 0
@@ -343,14 +360,20 @@ def _solve(grid: Grid, lay: _Layout, omega: float, r_face: np.ndarray,
     trans = lay.face_trans
     # divergence (× g) η-rows × face-cols, and pressure gradient face-rows × η-cols
     div = sp.csr_matrix(
-        (np.concatenate([g * trans[fa], -g * trans[fb]]),
-         (np.concatenate([a[fa], b[fb]]), np.concatenate([fa, fb]))),
-        shape=(n_cells, n_face), dtype=complex,
+        (
+            np.concatenate([g * trans[fa], -g * trans[fb]]),
+            (np.concatenate([a[fa], b[fb]]), np.concatenate([fa, fb])),
+        ),
+        shape=(n_cells, n_face),
+        dtype=complex,
     )
     grad = sp.csr_matrix(
-        (np.concatenate([-g * trans[fa], g * trans[fb]]),
-         (np.concatenate([fa, fb]), np.concatenate([a[fa], b[fb]]))),
-        shape=(n_face, n_cells), dtype=complex,
+        (
+            np.concatenate([-g * trans[fa], g * trans[fb]]),
+            (np.concatenate([fa, fb]), np.concatenate([a[fa], b[fb]])),
+        ),
+        shape=(n_face, n_cells),
+        dtype=complex,
     )
     diag_cell = g * 1j * omega * lay.area
     diag_face = lay.face_weight * (1j * omega + r_face / lay.face_depth)
@@ -359,8 +382,9 @@ def _solve(grid: Grid, lay: _Layout, omega: float, r_face: np.ndarray,
     ghost = ~(has_a & has_b)
     if np.any(ghost):
         if callable(boundary):
-            eta_b = np.asarray(boundary(lay.face_ghost_x[ghost], lay.face_ghost_y[ghost]),
-                               dtype=complex)
+            eta_b = np.asarray(
+                boundary(lay.face_ghost_x[ghost], lay.face_ghost_y[ghost]), dtype=complex
+            )
         else:
             eta_b = np.full(int(ghost.sum()), complex(boundary))
         sign = np.where(has_b[ghost], 1.0, -1.0)  # ghost on the a side: −g H L η_a → RHS
@@ -379,26 +403,34 @@ def _solve(grid: Grid, lay: _Layout, omega: float, r_face: np.ndarray,
     rows = lay.cor_rows - n_cells
     cols = lay.cor_cols - n_cells
     cor = sp.csr_matrix(
-        (np.concatenate([-lay.cor_vals, lay.cor_vals]),
-         (np.concatenate([rows, cols]), np.concatenate([cols, rows]))),
-        shape=(n_face, n_face), dtype=complex,
+        (
+            np.concatenate([-lay.cor_vals, lay.cor_vals]),
+            (np.concatenate([rows, cols]), np.concatenate([cols, rows])),
+        ),
+        shape=(n_face, n_face),
+        dtype=complex,
     )
-    full = sp.bmat([[sp.diags(diag_cell), div], [grad, sp.diags(diag_face) + cor]],
-                   format="csr")
+    full = sp.bmat([[sp.diags(diag_cell), div], [grad, sp.diags(diag_face) + cor]], format="csr")
     rhs = np.concatenate([np.zeros(n_cells, dtype=complex), rhs_face])
     precond = spla.LinearOperator(
         full.shape, dtype=complex, matvec=lambda r: solve_free(r[:n_cells], r[n_cells:])
     )
-    x, info = spla.gmres(full, rhs, x0=x0, M=precond, rtol=rtol, restart=GMRES_MAXITER,
-                         maxiter=1)
+    x, info = spla.gmres(full, rhs, x0=x0, M=precond, rtol=rtol, restart=GMRES_MAXITER, maxiter=1)
     if info != 0:
         log.warning("GMRES did not converge (info=%d); falling back to a direct LU", info)
         x = spla.splu(full.tocsc(), permc_spec="COLAMD").solve(rhs)
     return x
 
 
-def _unpack(grid: Grid, lay: _Layout, x: np.ndarray, name: str, omega: float,
-            r_face: np.ndarray, friction_centre: np.ndarray) -> TidalSolution:
+def _unpack(
+    grid: Grid,
+    lay: _Layout,
+    x: np.ndarray,
+    name: str,
+    omega: float,
+    r_face: np.ndarray,
+    friction_centre: np.ndarray,
+) -> TidalSolution:
     eta = np.full(grid.shape, np.nan, dtype=complex)
     eta[grid.wet] = x[: lay.area.size]
     u = np.zeros((grid.ny, grid.nx + 1), dtype=complex)
@@ -426,9 +458,14 @@ def _lorentz_friction(grid: Grid, speed: np.ndarray, drag: float) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- public API
-def solve_tide(grid: Grid, constituent: str, *, boundary: BoundarySpec = None,
-               friction: float | np.ndarray | None = None,
-               coriolis: float | None = None) -> TidalSolution:
+def solve_tide(
+    grid: Grid,
+    constituent: str,
+    *,
+    boundary: BoundarySpec = None,
+    friction: float | np.ndarray | None = None,
+    coriolis: float | None = None,
+) -> TidalSolution:
     """Solve the linear tide of one constituent on ``grid``.
 
     Parameters
@@ -461,10 +498,14 @@ def solve_tide(grid: Grid, constituent: str, *, boundary: BoundarySpec = None,
     r_face = _face_friction(lay, friction, grid)
     start = time.perf_counter()
     x = _solve(grid, lay, omega, r_face, boundary, GMRES_RTOL)
-    log.debug("solved %s on %s in %.2f s", constituent, grid.describe(),
-              time.perf_counter() - start)
-    r_centre = (np.where(grid.wet, friction, 0.0) if np.ndim(friction)
-                else np.where(grid.wet, float(friction), 0.0))
+    log.debug(
+        "solved %s on %s in %.2f s", constituent, grid.describe(), time.perf_counter() - start
+    )
+    r_centre = (
+        np.where(grid.wet, friction, 0.0)
+        if np.ndim(friction)
+        else np.where(grid.wet, float(friction), 0.0)
+    )
     return _unpack(grid, lay, x, constituent, omega, r_face, r_centre)
 
 
@@ -495,17 +536,22 @@ def _default_set(grid: Grid) -> dict[str, TidalSolution]:
         if sweep < FRICTION_ITERATIONS:
             # under-relaxed (geometric mean of old and new speed): the resonant gulf response
             # makes the plain Picard update overshoot and oscillate
-            new_speed = np.sqrt(sum(s.current_major ** 2 for s in solutions.values()))
+            new_speed = np.sqrt(sum(s.current_major**2 for s in solutions.values()))
             speed = np.sqrt(speed * np.maximum(new_speed, MINIMUM_FRICTION_SPEED))
             r_centre = _lorentz_friction(grid, speed, DRAG_COEFFICIENT)
-    log.info("tides %s on %s: %d solves in %.2f s", "/".join(DEFAULT_CONSTITUENTS),
-             grid.describe(), (FRICTION_ITERATIONS + 1) * len(DEFAULT_CONSTITUENTS),
-             time.perf_counter() - start)
+    log.info(
+        "tides %s on %s: %d solves in %.2f s",
+        "/".join(DEFAULT_CONSTITUENTS),
+        grid.describe(),
+        (FRICTION_ITERATIONS + 1) * len(DEFAULT_CONSTITUENTS),
+        time.perf_counter() - start,
+    )
     return solutions
 
 
-def tidal_current_amplitude(grid: Grid,
-                            constituents: Sequence[str] = DEFAULT_CONSTITUENTS) -> np.ndarray:
+def tidal_current_amplitude(
+    grid: Grid, constituents: Sequence[str] = DEFAULT_CONSTITUENTS
+) -> np.ndarray:
     """(ny, nx) tidal current amplitude at centres [m/s], 0 on land.
 
     The root-sum-square of the constituents' current-ellipse semi-major axes,
@@ -522,10 +568,14 @@ def _current_amplitude(grid: Grid, constituents: tuple[str, ...]) -> np.ndarray:
     return speed
 
 
-def tidal_dispersion(grid: Grid, *, coefficient: float = DISPERSION_COEFFICIENT,
-                     minimum_m2_per_s: float = DISPERSION_MINIMUM,
-                     maximum_m2_per_s: float = DISPERSION_MAXIMUM,
-                     constituents: Sequence[str] = DEFAULT_CONSTITUENTS) -> np.ndarray:
+def tidal_dispersion(
+    grid: Grid,
+    *,
+    coefficient: float = DISPERSION_COEFFICIENT,
+    minimum_m2_per_s: float = DISPERSION_MINIMUM,
+    maximum_m2_per_s: float = DISPERSION_MAXIMUM,
+    constituents: Sequence[str] = DEFAULT_CONSTITUENTS,
+) -> np.ndarray:
     """(ny, nx) tidal dispersion coefficient K [m²/s] for residual-transport runs; 0 on land.
 
     K = α U L with the tidal excursion length L = U / ω_K1 (Zimmerman 1986 tidal random walk;
