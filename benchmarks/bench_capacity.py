@@ -9,7 +9,7 @@ Measures, in one run:
 * **capacity** on ``configs/beibu_gulf.toml`` (1/30 degree, every source controlled, the shipped
   control points and zones as receptors, every tracer with a GB 3097 limit, modes "max" and
   "min-reduction"): wall time of each stage — ``build`` (grid, tidal dispersion, circulation,
-  sources, model: `bbw_bay.assemble.build(steady=True)`), ``operator`` (sparse upwind operator),
+  sources, model: `bbw_bay.gulf.assemble.build(steady=True)`), ``operator`` (sparse upwind operator),
   ``factorisation`` (one LU per distinct decay rate), ``receptors`` (control points + zone
   masks), ``adjoint`` (response coefficients of every source at every receptor, all tracers),
   ``lp`` (HiGHS, all tracers and modes) — and their sum; plus, outside the sum, the forward
@@ -24,7 +24,7 @@ Measures, in one run:
 
 Timings: `time.perf_counter`; the first capacity computation in the process is reported
 separately ("cold": imports, Numba compilation and the tidal-dispersion cache filled), then the
-median of the repetitions ("warm": `bbw_bay.tides` reuses its tidal solution within a process).
+median of the repetitions ("warm": `bbw_bay.gulf.tides` reuses its tidal solution within a process).
 Machine metadata and the load average go into the JSON.
 """
 
@@ -42,10 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bbw_bay.assemble import build
-from bbw_bay.capacity import build_problem, solve, verify
-from bbw_bay.config import load_config
-from bbw_bay.response import (
+from bbw_bay.gulf.assemble import build
+from bbw_bay.control.capacity import build_problem, solve, verify
+from bbw_bay.core.config import load_config
+from bbw_bay.control.response import (
     ControlPoint,
     Factorisations,
     default_receptors,
@@ -53,7 +53,7 @@ from bbw_bay.response import (
     point_receptors,
     response_coefficients,
 )
-from bbw_bay.standards import TRACER_PARAMETERS
+from bbw_bay.quality.standards import TRACER_PARAMETERS
 
 REPO = Path(__file__).resolve().parents[1]
 GULF = REPO / "configs" / "beibu_gulf.toml"

@@ -16,14 +16,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bbw_bay.circulation import (  # noqa: E402
+from bbw_bay.gulf.circulation import (  # noqa: E402
     box_circulation,
     centre_velocities,
     load_circulation_params,
     solve_season,
     strait_transport,
 )
-from bbw_bay.gulf import beibu_grid, gulf_proper_mask  # noqa: E402
+from bbw_bay.gulf.geodata import beibu_grid, gulf_proper_mask  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "img"
 SEASONS = ("winter", "spring", "summer", "autumn", "annual")

@@ -1,5 +1,5 @@
-"""The layers stay honest: imports go down the module order; numba, matplotlib and printing
-each live in one module (STYLE.md, "A starting module map").
+"""The layers stay honest: imports go down the layer order; numba, matplotlib and printing each
+live in one subpackage (../shared/STYLE.md, "The module map").
 
 Every import counts, also the lazy ones inside functions and ``__import__("...")`` calls: a lazy
 import is still a dependency, it only moves the cost. The package is read with `ast`, never
@@ -16,77 +16,101 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "bbw_bay"
 
-#: The layer order, lowest first: a module may import only modules above it in this list. It is
-#: STYLE.md's map (units ... cli) with the modules written since placed where their imports put
-#: them: `reference` (NumPy twins of the kernels) beside `kernels`, `gulf` (grid from
-#: bathymetry) after `grid`, `executors` (no bbw_bay imports) before `scenarios`, and
-#: `response`, `capacity`, `ensembles` as issue #5 placed them.
+#: The subpackages (and top-level modules) in the order a user writes a script, lowest first.
+LAYERS = ("units", "errors", "core", "gulf", "quality", "control", "plots", "cli")
+
+#: The module order, lowest first: a module may import only modules above it in this list.
+#: Modules of one layer stay together, in the order of LAYERS. Names are relative to bbw_bay;
+#: a package's ``__init__`` is named by the package.
 ORDER = (
     "units",
-    "kernels",
-    "reference",
-    "config",
-    "forcing",
-    "grid",
+    "errors",
+    "core",
+    "core.kernels",
+    "core.kernels.transport",
+    "core.reference",
+    "core.config",
+    "core.grid",
+    "core.potential",
+    "core.currents",
+    "core.flow",
+    "core.sources",
+    "core.solver",
+    "core.steady",
+    "core.output",
+    "core.model",
+    "core.simulation",
+    "core.verification",
     "gulf",
-    "flow",
-    "circulation",
-    "tides",
-    "currents",
-    "sources",
-    "loads",
-    "solver",
-    "steady",
-    "output",
-    "model",
-    "standards",
-    "evaluate",
-    "assemble",
-    "response",
-    "capacity",
-    "executors",
-    "scenarios",
-    "ensembles",
+    "gulf.data",
+    "gulf.geodata",
+    "gulf.circulation",
+    "gulf.tides",
+    "gulf.loads",
+    "gulf.assemble",
+    "quality",
+    "quality.standards",
+    "quality.evaluate",
+    "control",
+    "control.response",
+    "control.capacity",
+    "control.executors",
+    "control.scenarios",
+    "control.ensembles",
     "plots",
-    "verification",
+    "plots.maps",
     "cli",
+    "cli.main",
 )
 
-#: Upward imports allowed on purpose: the public convenience constructors the issues name
-#: (`bb.Grid.beibu`, `bb.Flow.from_dataset`) delegate lazily to the module that builds them, so a
-#: user finds them on the class. Nothing else may import upward. The list may only shrink:
-#: `test_pending_upward_imports_still_exist` fails when an entry is no longer needed.
-PENDING_UPWARD = {
-    ("grid", "gulf"): "Grid.beibu / Grid.from_bathymetry classmethods import gulf lazily",
-    ("flow", "currents"): "Flow.from_dataset imports currents lazily",
-}
+#: Upward imports allowed on purpose. Empty, and it stays empty: a convenience constructor that
+#: needs a higher layer is registered by that layer (see `bbw_bay.core.grid.register_builder`).
+PENDING_UPWARD: dict[tuple[str, str], str] = {}
 
-#: Modules allowed to import each third-party package (any other importer is an error).
-ONLY_IN = {"numba": {"kernels"}, "matplotlib": {"plots"}}
+#: Subpackages allowed to import each third-party package (any other importer is an error).
+ONLY_IN = {"numba": "core.kernels", "matplotlib": "plots"}
+
+#: The most lines a module may have (issue #12: "no module over about 600 lines").
+MAX_LINES = 600
 
 
 @dataclass(frozen=True)
 class Import:
-    module: str  # importing module (bbw_bay.<module>)
-    target: str  # imported name: "bbw_bay.grid", "numba", "matplotlib.pyplot", ...
+    module: str  # importing module, relative to bbw_bay ("core.grid")
+    target: str  # imported name: "bbw_bay.core.grid", "numba", "matplotlib.pyplot", ...
     line: int
     lazy: bool  # inside a function body (runs at call time, not at import)
     relative: bool = False
 
 
-def module_names() -> list[str]:
-    return sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__")
+def _module_of(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def module_files() -> dict[str, Path]:
+    """{module name relative to bbw_bay: file}; the facade ``bbw_bay/__init__`` is named ""."""
+    return {_module_of(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _exists(dotted: str) -> bool:
+    rel = dotted.removeprefix("bbw_bay").lstrip(".").replace(".", "/")
+    return (PACKAGE / f"{rel}.py").exists() or (PACKAGE / rel / "__init__.py").exists()
 
 
 def _resolve_from(node: ast.ImportFrom) -> list[str]:
     if node.level:
         return [f"bbw_bay.{node.module or ''}".rstrip(".")]
-    if node.module == "bbw_bay":  # from bbw_bay import kernels / __version__
+    module = node.module or ""
+    if module == "bbw_bay" or module.startswith("bbw_bay."):
+        # `from bbw_bay.core import grid` imports the module bbw_bay.core.grid
         return [
-            f"bbw_bay.{alias.name}" if (PACKAGE / f"{alias.name}.py").exists() else "bbw_bay"
+            f"{module}.{alias.name}" if _exists(f"{module}.{alias.name}") else module
             for alias in node.names
         ]
-    return [node.module or ""]
+    return [module]
 
 
 class _Collector(ast.NodeVisitor):
@@ -135,37 +159,66 @@ class _Collector(ast.NodeVisitor):
         self.generic_visit(node)
 
 
-def collect(module: str) -> _Collector:
+def collect(module: str, path: Path) -> _Collector:
     collector = _Collector(module)
-    collector.visit(ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8")))
+    collector.visit(ast.parse(path.read_text(encoding="utf-8")))
     return collector
 
 
 @pytest.fixture(scope="module")
 def scanned() -> dict[str, _Collector]:
-    return {name: collect(name) for name in module_names()}
+    return {name: collect(name, path) for name, path in module_files().items()}
+
+
+def _target_module(target: str) -> str | None:
+    """The bbw_bay module an import names, relative to bbw_bay ("" for the facade)."""
+    if target != "bbw_bay" and not target.startswith("bbw_bay."):
+        return None
+    parts = target.split(".")[1:]
+    while parts and not _exists("bbw_bay." + ".".join(parts)):
+        parts.pop()  # `import bbw_bay.core.grid.Grid`-like names end at the module
+    return ".".join(parts)
+
+
+def _in(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
 
 
 def upward_imports(scanned) -> dict[tuple[str, str], list[Import]]:
-    """(importer, imported) -> imports of a bbw_bay module at or below the importer's layer."""
+    """(importer, imported) -> imports of a bbw_bay module not above the importer in ORDER.
+
+    A package's ``__init__`` may import its own modules (it re-exports them); the facade
+    ``bbw_bay/__init__`` is the public API and sits above everything."""
     rank = {name: k for k, name in enumerate(ORDER)}
     found: dict[tuple[str, str], list[Import]] = {}
     for name, collector in scanned.items():
+        if not name:
+            continue
         for imp in collector.imports:
-            if not imp.target.startswith("bbw_bay."):
+            target = _target_module(imp.target)
+            if target is None or _in(target, name) and target != name:
                 continue
-            target = imp.target.split(".")[1]
-            if name in rank and target in rank and rank[target] >= rank[name]:
+            if target == "" or rank.get(target, -1) >= rank.get(name, -1):
                 found.setdefault((name, target), []).append(imp)
     return found
 
 
 def test_every_module_has_a_place_in_the_layer_order():
-    unplaced = sorted(set(module_names()) - set(ORDER))
+    unplaced = sorted(set(module_files()) - set(ORDER) - {""})
     assert not unplaced, (
         f"module(s) {unplaced} are not in tests/test_architecture.py ORDER: add each below "
         "every bbw_bay module it imports and above every module that imports it"
     )
+
+
+def test_order_lists_only_modules_that_exist():
+    assert not sorted(set(ORDER) - set(module_files())), "remove deleted modules from ORDER"
+
+
+def test_layers_are_contiguous_and_in_script_order():
+    layer_of = [LAYERS.index(name.split(".")[0]) for name in ORDER]
+    assert layer_of == sorted(layer_of), "ORDER must keep each layer's modules together"
+    assert set(LAYERS) == {name.split(".")[0] for name in ORDER}
 
 
 def test_imports_go_down_the_layer_order(scanned):
@@ -173,66 +226,77 @@ def test_imports_go_down_the_layer_order(scanned):
         edge: imps for edge, imps in upward_imports(scanned).items() if edge not in PENDING_UPWARD
     }
     lines = [
-        f"{a}.py:{imp.line} imports {b}{' (lazily, inside a function)' if imp.lazy else ''}, "
-        f"which is not above {a} in ORDER"
+        f"{a}:{imp.line} imports {b or 'bbw_bay (the facade)'}"
+        f"{' (lazily, inside a function)' if imp.lazy else ''}, which is not above {a} in ORDER"
         for (a, b), imps in sorted(new.items())
         for imp in imps
     ]
     assert not lines, "\n".join(lines)
 
 
-def test_pending_upward_imports_still_exist(scanned):
-    # keeps PENDING_UPWARD honest: a fixed entry must be deleted so it cannot come back
-    existing = set(upward_imports(scanned))
-    assert set(PENDING_UPWARD) <= existing, sorted(set(PENDING_UPWARD) - existing)
+def test_no_upward_import_is_allowed():
+    assert PENDING_UPWARD == {}
 
 
 def test_imports_inside_the_package_are_absolute(scanned):
-    relative = [
-        f"{i.module}.py:{i.line}" for c in scanned.values() for i in c.imports if i.relative
-    ]
+    relative = [f"{i.module}:{i.line}" for c in scanned.values() for i in c.imports if i.relative]
     assert not relative, relative
 
 
 @pytest.mark.parametrize("package", sorted(ONLY_IN))
-def test_third_party_package_is_imported_in_one_module_only(scanned, package):
+def test_third_party_package_is_imported_in_one_subpackage_only(scanned, package):
     importers = {
-        f"{imp.module}.py:{imp.line}"
+        f"{imp.module}:{imp.line}"
         for collector in scanned.values()
         for imp in collector.imports
-        if imp.target.split(".")[0] == package and imp.module not in ONLY_IN[package]
+        if imp.target.split(".")[0] == package and not _in(imp.module, ONLY_IN[package])
     }
     assert not importers, f"{package} imported outside {ONLY_IN[package]}: {sorted(importers)}"
 
 
 def test_matplotlib_is_imported_lazily_inside_functions(scanned):
-    eager = [
-        f"plots.py:{imp.line}"
-        for imp in scanned["plots"].imports
-        if imp.target.split(".")[0] == "matplotlib" and not imp.lazy
+    plot_imports = [
+        imp
+        for name, c in scanned.items()
+        if _in(name, "plots")
+        for imp in c.imports
+        if imp.target.split(".")[0] == "matplotlib"
     ]
-    assert scanned["plots"].imports and not eager, eager
+    eager = [f"{imp.module}:{imp.line}" for imp in plot_imports if not imp.lazy]
+    assert plot_imports and not eager, eager
 
 
 def test_numba_is_imported_by_kernels(scanned):
     # the rule above would pass vacuously if the kernels stopped using numba under this name
-    assert any(imp.target.split(".")[0] == "numba" for imp in scanned["kernels"].imports)
+    assert any(
+        imp.target.split(".")[0] == "numba" for imp in scanned["core.kernels.transport"].imports
+    )
 
 
 def test_only_the_cli_prints_or_configures_logging(scanned):
-    printing = {name: c.prints for name, c in scanned.items() if c.prints and name != "cli"}
+    printing = {n: c.prints for n, c in scanned.items() if c.prints and not _in(n, "cli")}
     setup = {
-        name: c.logging_setup for name, c in scanned.items() if c.logging_setup and name != "cli"
+        n: c.logging_setup for n, c in scanned.items() if c.logging_setup and not _in(n, "cli")
     }
-    assert not printing, f"print()/sys.stdout.write outside cli.py (line numbers): {printing}"
-    assert not setup, f"logging.basicConfig outside cli.py: {setup}"
-    assert scanned["cli"].prints  # the collector does see print() calls
+    assert not printing, f"print()/sys.stdout.write outside cli/ (line numbers): {printing}"
+    assert not setup, f"logging.basicConfig outside cli/: {setup}"
+    assert any(c.prints for n, c in scanned.items() if _in(n, "cli"))  # the collector sees print
+
+
+def test_no_module_is_longer_than_the_limit():
+    long = {
+        name or "__init__": n
+        for name, path in module_files().items()
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert not long, f"modules over {MAX_LINES} lines (split them): {long}"
 
 
 def test_collector_sees_lazy_dunder_and_package_imports():
-    # the walker itself: a lazy import, an __import__("...") call and `from bbw_bay import x`
+    # the walker itself: a lazy import, an __import__("...") call and `from bbw_bay.core import x`
     source = (
-        "from bbw_bay import kernels, __version__\n"
+        "from bbw_bay.core import grid\n"
+        "from bbw_bay import units\n"
         "def f():\n"
         "    import numba\n"
         "    return __import__('matplotlib')\n"
@@ -241,8 +305,16 @@ def test_collector_sees_lazy_dunder_and_package_imports():
     collector.visit(ast.parse(source))
     got = {(i.target, i.lazy) for i in collector.imports}
     assert got == {
-        ("bbw_bay.kernels", False),
-        ("bbw_bay", False),
+        ("bbw_bay.core.grid", False),
+        ("bbw_bay.units", False),
         ("numba", True),
         ("matplotlib", True),
     }
+
+
+def test_upward_import_is_caught():
+    # a core module importing the gulf, lazily, is reported
+    collector = _Collector("core.grid")
+    collector.visit(ast.parse("def f():\n    from bbw_bay.gulf import geodata\n"))
+    found = upward_imports({"core.grid": collector})
+    assert ("core.grid", "gulf.geodata") in found

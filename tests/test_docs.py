@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bbw_bay.cli import build_parser
-from bbw_bay.config import describe_schema
+from bbw_bay.cli.main import build_parser
+from bbw_bay.core.config import describe_schema
 from tests.conftest import REPO
 
 

@@ -13,11 +13,11 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
-from bbw_bay.flow import Flow  # noqa: E402
-from bbw_bay.grid import Grid  # noqa: E402
-from bbw_bay.model import InstabilityError, Model, ModelError, Tracer  # noqa: E402
-from bbw_bay.solver import StabilityError  # noqa: E402
-from bbw_bay.sources import PointSource  # noqa: E402
+from bbw_bay.core.flow import Flow  # noqa: E402
+from bbw_bay.core.grid import Grid  # noqa: E402
+from bbw_bay.core.model import InstabilityError, Model, ModelError, Tracer  # noqa: E402
+from bbw_bay.core.solver import StabilityError  # noqa: E402
+from bbw_bay.core.sources import PointSource  # noqa: E402
 
 __all__ = [
     "Flow",

@@ -1,0 +1,1 @@
+"""The ``bbw-bay`` command line: the only place that prints."""

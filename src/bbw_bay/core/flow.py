@@ -1,0 +1,297 @@
+"""Flow: volume transports through the C-grid faces, steady or as a time series.
+
+Transports are what the tracer solver uses: ``transport_u[j, i] = u · h_u · Δy`` [m³/s] through
+x-face ``i`` of row ``j`` (positive eastward), ``transport_v`` likewise through y-faces (positive
+northward). Faces that carry no flux (land, closed edges) hold exactly zero.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bbw_bay.core.grid import Grid
+
+
+class FlowError(ValueError):
+    """A flow field is inconsistent with its grid."""
+
+
+@dataclass(frozen=True, eq=False)
+class Flow:
+    """Face transports on a grid; steady (one field) or piecewise-linear in time.
+
+    Attributes
+    ----------
+    grid : the grid the transports live on
+    times : (nt,) times of the fields [s]; a single field is steady
+    transport_u : (nt, ny, nx+1) x-face transports [m³/s]
+    transport_v : (nt, ny+1, nx) y-face transports [m³/s]
+    periodic : if True, time-varying fields repeat with period ``period`` [s]
+    period : length of one cycle for periodic flows [s]
+    """
+
+    grid: Grid
+    times: np.ndarray
+    transport_u: np.ndarray
+    transport_v: np.ndarray
+    periodic: bool = False
+    period: float = 0.0
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_transports(cls, grid: Grid, transport_u: np.ndarray, transport_v: np.ndarray) -> Flow:
+        """A steady flow from face transports [m³/s]."""
+        return cls.series(grid, [0.0], [transport_u], [transport_v])
+
+    @classmethod
+    def steady(cls, grid: Grid, u: np.ndarray | float = 0.0, v: np.ndarray | float = 0.0) -> Flow:
+        """A steady flow from face velocities [m/s]: u on x-faces (ny, nx+1), v on y-faces."""
+        u_arr = _face_array(u, (grid.ny, grid.nx + 1), "u")
+        v_arr = _face_array(v, (grid.ny + 1, grid.nx), "v")
+        return cls.from_transports(
+            grid, u_arr * grid.depth_u * grid.length_u, v_arr * grid.depth_v * grid.length_v
+        )
+
+    @classmethod
+    def from_streamfunction(cls, grid: Grid, psi: np.ndarray) -> Flow:
+        """A divergence-free steady flow from a transport streamfunction ψ [m³/s] at corners.
+
+        ``U[j, i] = -(ψ[j+1, i] - ψ[j, i])`` and ``V[j, i] = ψ[j, i+1] - ψ[j, i]``; faces that carry
+        no flux are zeroed, so ψ should be constant along each coastline for the result to stay
+        divergence-free.
+        """
+        psi = _face_array(psi, (grid.ny + 1, grid.nx + 1), "psi")
+        transport_u = -(psi[1:, :] - psi[:-1, :])
+        transport_v = psi[:, 1:] - psi[:, :-1]
+        return cls.from_transports(grid, transport_u, transport_v)
+
+    @classmethod
+    def series(
+        cls,
+        grid: Grid,
+        times: Sequence[float] | np.ndarray,
+        transports_u: Sequence[np.ndarray],
+        transports_v: Sequence[np.ndarray],
+        *,
+        periodic: bool = False,
+        period: float | None = None,
+    ) -> Flow:
+        """A time series of transport fields [m³/s], linearly interpolated in time [s].
+
+        With ``periodic=True`` the series repeats with ``period`` (default: last time − first
+        time + the mean spacing), e.g. monthly or seasonal climatologies.
+        """
+        times_arr = np.asarray(times, dtype=float)
+        if times_arr.ndim != 1 or times_arr.size == 0 or np.any(np.diff(times_arr) <= 0):
+            raise FlowError("flow times must be a non-empty, strictly increasing 1-D sequence")
+        tu = np.stack([_face_array(a, (grid.ny, grid.nx + 1), "transport_u") for a in transports_u])
+        tv = np.stack([_face_array(a, (grid.ny + 1, grid.nx), "transport_v") for a in transports_v])
+        if tu.shape[0] != times_arr.size or tv.shape[0] != times_arr.size:
+            raise FlowError(
+                f"{times_arr.size} times but {tu.shape[0]} u-fields and {tv.shape[0]} v-fields"
+            )
+        tu = np.where(grid.flux_u[None], tu, 0.0)
+        tv = np.where(grid.flux_v[None], tv, 0.0)
+        if periodic:
+            if period is None:
+                spacing = np.diff(times_arr).mean() if times_arr.size > 1 else 1.0
+                period = float(times_arr[-1] - times_arr[0] + spacing)
+            if period <= times_arr[-1] - times_arr[0]:
+                raise FlowError(f"period {period} s must exceed the span of the flow times")
+        for arr in (tu, tv, times_arr):
+            arr.setflags(write=False)
+        return cls(
+            grid,
+            times_arr,
+            np.ascontiguousarray(tu),
+            np.ascontiguousarray(tv),
+            periodic=periodic,
+            period=float(period or 0.0),
+        )
+
+    @classmethod
+    def from_rivers(cls, grid: Grid, discharge: np.ndarray, *, base: Flow | None = None) -> Flow:
+        """Potential outflow of river discharges [m³/s per cell, (ny, nx)] to the open boundary.
+
+        Solves the discrete Poisson problem Σ_f G_f (φ_i − φ_f) = Q_i with G_f = h_f L_f / Δs and
+        φ = 0 outside open-boundary faces, so the transports G_f Δφ have divergence exactly Q
+        (to solver round-off). ``base`` (a divergence-free steady flow) is added if given.
+        """
+        transport_u, transport_v = river_outflow_transports(grid, discharge)
+        if base is not None:
+            transport_u = transport_u + base.transport_u[0]
+            transport_v = transport_v + base.transport_v[0]
+        return cls.from_transports(grid, transport_u, transport_v)
+
+    @classmethod
+    def from_dataset(cls, grid: Grid, source, **kwargs) -> Flow:
+        """Currents from a regular-grid dataset, projected to be divergence-consistent.
+
+        See `bbw_bay.core.currents.flow_from_dataset` for the arguments.
+        """
+        from bbw_bay.core.currents import flow_from_dataset
+
+        return flow_from_dataset(grid, source, **kwargs)
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def is_steady(self) -> bool:
+        """True when the flow does not change in time."""
+        return self.times.size == 1
+
+    def at(self, time: float) -> tuple[np.ndarray, np.ndarray]:
+        """(transport_u, transport_v) at ``time`` [s], linearly interpolated (new arrays)."""
+        if self.is_steady:
+            return self.transport_u[0], self.transport_v[0]
+        k, w = self._bracket(time)
+        u = (1 - w) * self.transport_u[k] + w * self.transport_u[(k + 1) % self.times.size]
+        v = (1 - w) * self.transport_v[k] + w * self.transport_v[(k + 1) % self.times.size]
+        return u, v
+
+    def _bracket(self, time: float) -> tuple[int, float]:
+        t = self.times
+        if self.periodic:
+            time = t[0] + (time - t[0]) % self.period
+            if time >= t[-1]:  # between the last field and the first one of the next cycle
+                return t.size - 1, (time - t[-1]) / (t[0] + self.period - t[-1])
+        if time <= t[0]:
+            return 0, 0.0
+        if time >= t[-1]:
+            return t.size - 2, 1.0
+        k = int(np.searchsorted(t, time, side="right") - 1)
+        return k, (time - t[k]) / (t[k + 1] - t[k])
+
+    def divergence(self, time: float = 0.0) -> np.ndarray:
+        """(ny, nx) net outflow of each cell [m³/s] (east − west + north − south transports)."""
+        u, v = self.at(time)
+        return (u[:, 1:] - u[:, :-1]) + (v[1:, :] - v[:-1, :])
+
+    def max_outflow_rate(self) -> np.ndarray:
+        """(ny, nx) largest total outflow over all fields [m³/s] per cell."""
+        best = np.zeros(self.grid.shape)
+        for u, v in zip(self.transport_u, self.transport_v, strict=True):
+            np.maximum(best, outflow_sum(u, v), out=best)
+        return best
+
+    def with_transports_scaled(self, factor: float) -> Flow:
+        """A copy with every transport multiplied by ``factor``."""
+        return Flow(
+            self.grid,
+            self.times,
+            self.transport_u * factor,
+            self.transport_v * factor,
+            periodic=self.periodic,
+            period=self.period,
+        )
+
+
+def river_outflow_transports(grid: Grid, discharge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Face transports [m³/s] of the potential flow carrying ``discharge`` to the open boundary."""
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+
+    discharge = _face_array(discharge, grid.shape, "discharge")
+    wet = grid.wet
+    index = np.full(grid.shape, -1, dtype=np.int64)
+    index[wet] = np.arange(int(wet.sum()))
+    g_u = np.where(grid.flux_u, grid.depth_u * grid.length_u / grid.spacing_u, 0.0)
+    g_v = np.where(grid.flux_v, grid.depth_v * grid.length_v / grid.spacing_v, 0.0)
+    diag = np.zeros(index.max() + 1)
+    rows, cols, vals = [], [], []
+    for cond, a, b in (
+        (g_u[:, 1:-1], index[:, :-1], index[:, 1:]),
+        (g_v[1:-1, :], index[:-1, :], index[1:, :]),
+    ):
+        sel = cond > 0
+        ga, ia, ib = cond[sel], a[sel], b[sel]
+        rows += [ia, ib]
+        cols += [ib, ia]
+        vals += [-ga, -ga]
+        np.add.at(diag, ia, ga)
+        np.add.at(diag, ib, ga)
+    for cond, cells in (
+        (g_u[:, 0], index[:, 0]),
+        (g_u[:, -1], index[:, -1]),
+        (g_v[0, :], index[0, :]),
+        (g_v[-1, :], index[-1, :]),
+    ):
+        sel = cond > 0
+        np.add.at(diag, cells[sel], cond[sel])
+    n = diag.size
+    matrix = sp.csc_matrix(
+        (
+            np.concatenate(vals + [diag]),
+            (np.concatenate(rows + [np.arange(n)]), np.concatenate(cols + [np.arange(n)])),
+        ),
+        shape=(n, n),
+    )
+    rhs = discharge[wet]
+    if np.any(discharge[~wet] != 0):
+        raise FlowError("river discharge given on land cells")
+    _check_outflow_path(grid, discharge)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", spla.MatrixRankWarning)
+        phi_wet = spla.spsolve(matrix, rhs) if rhs.any() else np.zeros(n)
+    if not np.all(np.isfinite(phi_wet)):
+        raise FlowError("river outflow has no path to an open boundary (singular Poisson problem)")
+    phi = np.zeros(grid.shape)
+    phi[wet] = phi_wet
+    transport_u = np.zeros((grid.ny, grid.nx + 1))
+    transport_u[:, 1:-1] = g_u[:, 1:-1] * (phi[:, :-1] - phi[:, 1:])
+    transport_u[:, 0] = -g_u[:, 0] * phi[:, 0]
+    transport_u[:, -1] = g_u[:, -1] * phi[:, -1]
+    transport_v = np.zeros((grid.ny + 1, grid.nx))
+    transport_v[1:-1, :] = g_v[1:-1, :] * (phi[:-1, :] - phi[1:, :])
+    transport_v[0, :] = -g_v[0, :] * phi[0, :]
+    transport_v[-1, :] = g_v[-1, :] * phi[-1, :]
+    return transport_u, transport_v
+
+
+def _check_outflow_path(grid: Grid, discharge: np.ndarray) -> None:
+    """FlowError naming a river cell whose water body touches no open boundary."""
+    from scipy import ndimage
+
+    labels, _ = ndimage.label(grid.wet)  # 4-connected: the faces that carry flux
+    open_cells = np.zeros(grid.shape, dtype=bool)
+    open_cells[:, 0] |= grid.open_u[:, 0]
+    open_cells[:, -1] |= grid.open_u[:, -1]
+    open_cells[0, :] |= grid.open_v[0, :]
+    open_cells[-1, :] |= grid.open_v[-1, :]
+    reached = np.isin(labels, np.unique(labels[open_cells]))
+    stuck = (discharge != 0) & grid.wet & ~reached
+    if stuck.any():
+        j, i = (int(k) for k in np.argwhere(stuck)[0])
+        unit = "°" if grid.geographic else " m"
+        raise FlowError(
+            f"river discharge {discharge[j, i]:g} m³/s at cell (j={j}, i={i}) "
+            f"({grid.x_centre[i]:.6g}, {grid.y_centre[j]:.6g}){unit} has no path to an open "
+            f"boundary: its water body touches none of the open edges "
+            f"({', '.join(grid.open_boundaries) or 'none'}); open an edge it reaches or move "
+            "the river"
+        )
+
+
+def outflow_sum(transport_u: np.ndarray, transport_v: np.ndarray) -> np.ndarray:
+    """(ny, nx) sum of the transports leaving each cell [m³/s]."""
+    return (
+        np.maximum(transport_u[:, 1:], 0.0)
+        + np.maximum(-transport_u[:, :-1], 0.0)
+        + np.maximum(transport_v[1:, :], 0.0)
+        + np.maximum(-transport_v[:-1, :], 0.0)
+    )
+
+
+def _face_array(value, shape: tuple[int, ...], name: str) -> np.ndarray:
+    arr = np.asarray(value, dtype=float)
+    try:
+        arr = np.broadcast_to(arr, shape).copy()
+    except ValueError:
+        raise FlowError(f"{name} has shape {arr.shape}, expected {shape}") from None
+    if not np.all(np.isfinite(arr)):
+        bad = tuple(int(k) for k in np.argwhere(~np.isfinite(arr))[0])
+        raise FlowError(f"{name} contains NaN or Inf at index {bad}")
+    return arr

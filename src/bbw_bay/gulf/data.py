@@ -1,0 +1,83 @@
+"""Locating and checking the input files that ship in the repository's ``forcing/`` folder."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tomllib
+from pathlib import Path
+
+#: Environment variable that overrides where the shipped forcing files are looked for.
+FORCING_ENV = "BBW_BAY_FORCING"
+
+
+class ForcingError(FileNotFoundError):
+    """A forcing file is missing, unreadable or corrupt."""
+
+
+def forcing_dir() -> Path:
+    """Folder of the shipped forcing files: ``$BBW_BAY_FORCING`` or the repo's ``forcing/``."""
+    override = os.environ.get(FORCING_ENV)
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parents[3] / "forcing"
+
+
+def forcing_path(name: str) -> Path:
+    """Path of a shipped forcing file; a clear ForcingError if it is missing."""
+    path = forcing_dir() / name
+    if not path.is_file():
+        raise ForcingError(
+            f"forcing file {name!r} not found in {path.parent} (set ${FORCING_ENV} to the folder "
+            "holding bbw_bay's forcing files, or install from a source checkout with "
+            "`pip install -e .`)"
+        )
+    return path
+
+
+def sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(path: str | os.PathLike | None = None) -> dict[str, str]:
+    """The checksum manifest ``forcing/CHECKSUMS.sha256`` as {file name: sha256}."""
+    manifest = Path(path) if path else forcing_dir() / "CHECKSUMS.sha256"
+    entries = {}
+    for line in manifest.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            digest, name = line.split(maxsplit=1)
+            entries[name.strip().lstrip("*")] = digest
+    return entries
+
+
+def verify(name: str) -> Path:
+    """Path of a shipped file after checking it against the manifest; ForcingError on mismatch."""
+    path = forcing_path(name)
+    expected = read_manifest().get(name)
+    if expected is not None and sha256(path) != expected:
+        raise ForcingError(f"forcing file {path} does not match its checksum in CHECKSUMS.sha256")
+    return path
+
+
+def read_toml(
+    path: str | os.PathLike,
+    *,
+    error: type[Exception],
+    missing: str = "file not found",
+    invalid: str = "not valid TOML",
+) -> tuple[dict, str]:
+    """(parsed mapping, text) of a TOML file; a missing, undecodable or malformed file raises
+    ``error`` with the path and ``missing`` or ``invalid`` plus the parser's reason."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: {missing}")
+    try:
+        text = path.read_text(encoding="utf-8")
+        return tomllib.loads(text), text
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise error(f"{path}: {invalid}: {err}") from None

@@ -1,0 +1,1 @@
+"""Figures: maps, time series and charts (matplotlib is imported inside the functions)."""
