@@ -9,7 +9,7 @@ Measures, in one run:
 * **capacity** on ``configs/beibu_gulf.toml`` (1/30 degree, every source controlled, the shipped
   control points and zones as receptors, every tracer with a GB 3097 limit, modes "max" and
   "min-reduction"): wall time of each stage — ``build`` (grid, tidal dispersion, circulation,
-  sources, model: `bbw_bay.gulf.assemble.build(steady=True)`), ``operator`` (sparse upwind operator),
+  sources, model: `gulf.assemble.build(steady=True)`), ``operator`` (sparse upwind operator),
   ``factorisation`` (one LU per distinct decay rate), ``receptors`` (control points + zone
   masks), ``adjoint`` (response coefficients of every source at every receptor, all tracers),
   ``lp`` (HiGHS, all tracers and modes) — and their sum; plus, outside the sum, the forward
@@ -42,9 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bbw_bay.gulf.assemble import build
 from bbw_bay.control.capacity import build_problem, solve, verify
-from bbw_bay.core.config import load_config
 from bbw_bay.control.response import (
     ControlPoint,
     Factorisations,
@@ -53,6 +51,8 @@ from bbw_bay.control.response import (
     point_receptors,
     response_coefficients,
 )
+from bbw_bay.core.config import load_config
+from bbw_bay.gulf.assemble import build
 from bbw_bay.quality.standards import TRACER_PARAMETERS
 
 REPO = Path(__file__).resolve().parents[1]

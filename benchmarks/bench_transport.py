@@ -8,8 +8,8 @@ Measures, in one run, on a realistic masked C-grid (about 25 % land in smooth bl
 and east boundaries, a smooth divergence-free transport field from a streamfunction with a
 maximum outflow Courant number of 0.3, 4 tracers DIN/PO4/COD/oil, MC limiter):
 
-* cell-updates per second per tracer of `bbw_bay.core.kernels.transport.transport_stage` (1 and 2 Numba
-  threads) and of `bbw_bay.core.reference.transport_stage` (NumPy, single-threaded), per stage and per
+* cell-updates per second per tracer of `core.kernels.transport.transport_stage` (1 and 2 Numba
+  threads) and of `core.reference.transport_stage` (NumPy, single-threaded), per stage and per
   full SSPRK(4,2) step (`Solver.advance`, four stages + boundary bookkeeping);
 * the memory bandwidth by a STREAM triad (`kernels.stream_triad`, 1 and 2 threads; NumPy triad
   for reference);
@@ -40,10 +40,10 @@ import numba
 import numpy as np
 from scipy import ndimage
 
-from bbw_bay.core.kernels import transport as kernels
 from bbw_bay.core import reference
 from bbw_bay.core.flow import Flow
 from bbw_bay.core.grid import Grid
+from bbw_bay.core.kernels import transport as kernels
 from bbw_bay.core.model import Model, Tracer
 from bbw_bay.core.sources import PointSource
 from bbw_bay.core.steady import SteadyStateError

@@ -21,9 +21,9 @@ import xarray as xr
 import bbw_bay as bb
 from bbw_bay.cli.main import main
 from bbw_bay.core.config import MAX_LOAD_T_PER_YR
-from bbw_bay.quality.evaluate import ZoneError, load_zones
 from bbw_bay.core.grid import GridError
 from bbw_bay.core.output import concentration_dataset, write_netcdf
+from bbw_bay.quality.evaluate import ZoneError, load_zones
 from tests.conftest import REPO
 
 CHANNEL = REPO / "configs" / "channel.toml"

@@ -124,7 +124,10 @@ def test_unwritable_output_folder_is_exit_code_2(tmp_path, capsys):
 
 def test_console_script_entry_point_runs():
     result = subprocess.run(
-        [sys.executable, "-m", "bbw_bay.cli.main", "--help"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "bbw_bay.cli.main", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0
     assert "examples:" in result.stdout

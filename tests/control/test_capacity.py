@@ -1,4 +1,4 @@
-"""Allowable loads and minimum reductions by linear programming (bbw_bay.control.capacity) and the CLI."""
+"""Allowable loads and minimum reductions by linear programming (control.capacity) and the CLI."""
 
 from __future__ import annotations
 
@@ -263,9 +263,9 @@ def test_cli_capacity_infeasible_exits_0_with_the_reason_and_bad_input_exits_2(t
 
 
 def test_gulf_guangxi_rivers_minimum_din_cut_meets_class_ii_in_a_forward_run():
-    from bbw_bay.gulf.assemble import build
-    from bbw_bay.core.config import load_config
     from bbw_bay.control.response import Factorisations, default_receptors, select_receptors
+    from bbw_bay.core.config import load_config
+    from bbw_bay.gulf.assemble import build
 
     model = build(load_config(REPO / "configs" / "beibu_gulf.toml", []), steady=True).model
     receptors = select_receptors(default_receptors(model.grid), "province=Guangxi")

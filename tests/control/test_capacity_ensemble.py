@@ -8,10 +8,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from bbw_bay.gulf.assemble import build
-from bbw_bay.control.capacity import allowable_loads, tracer_limit
 from bbw_bay.cli.main import main
-from bbw_bay.core.config import load_config
+from bbw_bay.control.capacity import allowable_loads, tracer_limit
 from bbw_bay.control.ensembles import (
     capacity_band_table,
     load_ensemble,
@@ -20,6 +18,8 @@ from bbw_bay.control.ensembles import (
     run_capacity_ensemble,
 )
 from bbw_bay.control.response import ControlPoint, point_receptors, response_coefficients
+from bbw_bay.core.config import load_config
+from bbw_bay.gulf.assemble import build
 from tests.conftest import REPO
 
 CHANNEL = REPO / "configs" / "channel.toml"

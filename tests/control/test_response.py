@@ -5,11 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bbw_bay.quality.evaluate import Zone, load_zones
-from bbw_bay.core.flow import Flow
-from bbw_bay.core.grid import Grid
-from bbw_bay.gulf.geodata import points_in_polygon
-from bbw_bay.core.model import Model, Tracer
 from bbw_bay.control.response import (
     ControlPoint,
     Factorisations,
@@ -30,7 +25,12 @@ from bbw_bay.control.response import (
     superposition_check,
     zone_receptors,
 )
+from bbw_bay.core.flow import Flow
+from bbw_bay.core.grid import Grid
+from bbw_bay.core.model import Model, Tracer
 from bbw_bay.core.sources import PointSource
+from bbw_bay.gulf.geodata import points_in_polygon
+from bbw_bay.quality.evaluate import Zone, load_zones
 from bbw_bay.units import DAY, TONNE_PER_YEAR
 
 # Forward and adjoint coefficients, and the sum of contributions against a full solve, come from

@@ -15,8 +15,6 @@ import pytest
 import xarray as xr
 
 from bbw_bay.cli.main import main
-from bbw_bay.quality.evaluate import evaluate
-from bbw_bay.plots.maps import plot_file
 from bbw_bay.control.scenarios import (
     ScenarioError,
     case_model,
@@ -27,6 +25,8 @@ from bbw_bay.control.scenarios import (
     plan,
     run_scenarios,
 )
+from bbw_bay.plots.maps import plot_file
+from bbw_bay.quality.evaluate import evaluate
 from bbw_bay.units import TONNE_PER_YEAR
 from tests.conftest import REPO
 

@@ -178,8 +178,8 @@ def test_singular_steady_problem_is_a_clear_bad_input():
 def test_source_tags_add_up_to_the_land_based_part():
     # Tagged tracers carry each source's share: with the linear upwind scheme and an ambient
     # background, Σ tags = DIN − background everywhere, to round-off (superposition).
-    from bbw_bay.gulf.assemble import build
     from bbw_bay.core.config import load_config
+    from bbw_bay.gulf.assemble import build
     from tests.conftest import REPO
 
     config = load_config(

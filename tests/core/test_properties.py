@@ -26,9 +26,9 @@ import xarray as xr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bbw_bay.gulf.assemble import build
 from bbw_bay.cli.main import main
 from bbw_bay.core.config import parse_config
+from bbw_bay.gulf.assemble import build
 
 EDGES = ("west", "east", "south", "north")
 SCHEMES = ("mc", "upwind", "minmod", "vanleer", "superbee")

@@ -7,6 +7,7 @@ import copy
 import numpy as np
 import pytest
 
+from bbw_bay.core.grid import Grid
 from bbw_bay.gulf.circulation import (
     BarotropicSolver,
     BoundaryPort,
@@ -22,7 +23,6 @@ from bbw_bay.gulf.circulation import (
     solve_season,
     strait_transport,
 )
-from bbw_bay.core.grid import Grid
 from bbw_bay.units import DAY, RHO_WATER, SVERDRUP
 
 # Round-off of a sum of a few transports of size up to ~1e6 m³/s in float64 (1e-16 relative).
@@ -405,8 +405,8 @@ def test_flushing_of_the_gulf_proper_matches_published_residence_times(gulf, sea
     # whole-gulf residence times: 66 d winter and 71 d summer (particle tracking [S32]), 77.9 d
     # (MIKE3 [S49]); the band is 60-80 d. Implicit Euler with dt = 1 d adds < 1 %
     # (dt/2T) to a ~70 d e-folding time.
-    from bbw_bay.gulf.geodata import gulf_proper_mask
     from bbw_bay.core.model import Model, Tracer
+    from bbw_bay.gulf.geodata import gulf_proper_mask
     from bbw_bay.gulf.tides import tidal_dispersion
 
     model = Model(

@@ -1,4 +1,4 @@
-"""Tests of the real Beibu Gulf grid (bbw_bay.gulf.geodata): coastline topology, bays, published area and
+"""Tests of the real Beibu Gulf grid (gulf.geodata): coastline topology, bays, published area and
 depth, the Qiongzhou Strait correction, spherical metrics and the shipped forcing files.
 
 Published values (keys of the project's domain notes, shared/research/domain.md §10):
@@ -23,9 +23,9 @@ import pytest
 import xarray as xr
 from scipy import ndimage
 
+from bbw_bay.core.grid import Grid
 from bbw_bay.gulf import geodata as gulf
 from bbw_bay.gulf.data import forcing_dir, read_manifest, sha256
-from bbw_bay.core.grid import Grid
 from bbw_bay.units import EARTH_RADIUS
 
 #: the project's shared data folder next to the checkout (tests may read it; the package may not)

@@ -23,8 +23,8 @@ from matplotlib.colors import LogNorm, to_hex  # noqa: E402
 from matplotlib.quiver import Quiver  # noqa: E402
 
 import bbw_bay as bb  # noqa: E402
-from bbw_bay.plots import maps as plots  # noqa: E402
 from bbw_bay.core.output import concentration_dataset  # noqa: E402
+from bbw_bay.plots import maps as plots  # noqa: E402
 from bbw_bay.quality.standards import classify  # noqa: E402
 
 DAY = 86400.0

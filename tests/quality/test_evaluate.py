@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from bbw_bay.core.grid import Grid
+from bbw_bay.core.output import grid_dataset
+from bbw_bay.gulf.data import forcing_path
 from bbw_bay.quality.evaluate import (
     Zone,
     ZoneError,
@@ -18,9 +21,6 @@ from bbw_bay.quality.evaluate import (
     to_csv,
     zone_masks,
 )
-from bbw_bay.gulf.data import forcing_path
-from bbw_bay.core.grid import Grid
-from bbw_bay.core.output import grid_dataset
 from bbw_bay.units import EARTH_RADIUS
 
 # Shares and means below are ratios of a handful of exact areas: only float round-off separates

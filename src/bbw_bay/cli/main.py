@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bbw_bay import __version__
+from bbw_bay.errors import BadInputError
+from bbw_bay.version import __version__
 
 EXAMPLES = """examples:
   bbw-bay run configs/beibu_gulf.toml -o baseline.nc
@@ -28,7 +29,7 @@ EXAMPLES = """examples:
 log = logging.getLogger("bbw_bay")
 
 
-class UsageError(ValueError):
+class UsageError(BadInputError):
     """A bad command-line argument."""
 
 
@@ -36,12 +37,12 @@ def bad_input_errors() -> tuple[type[BaseException], ...]:
     """Exception types that mean 'bad input' (exit code 2)."""
     from bbw_bay.core.config import ConfigError
     from bbw_bay.core.flow import FlowError
-    from bbw_bay.gulf.data import ForcingError
     from bbw_bay.core.grid import GridError
     from bbw_bay.core.model import ModelError
     from bbw_bay.core.output import OutputError
     from bbw_bay.core.solver import StabilityError
     from bbw_bay.core.sources import SourceError
+    from bbw_bay.gulf.data import ForcingError
 
     errors = [
         ConfigError,
@@ -226,9 +227,9 @@ def _load_checkpoint(target: Path, digest: str) -> dict:
 
 # ---------------------------------------------------------------------- commands
 def cmd_check(args) -> int:
-    from bbw_bay.gulf.assemble import build
     from bbw_bay.core.config import load_config
     from bbw_bay.core.solver import RK_STAGES
+    from bbw_bay.gulf.assemble import build
 
     config = load_config(args.config, args.set)
     setup = build(config, season=args.season, steady=False)
@@ -277,9 +278,9 @@ def _courant(grid, flow, dt: float) -> float:
 
 
 def cmd_run(args) -> int:
-    from bbw_bay.gulf.assemble import build
     from bbw_bay.core.config import load_config
     from bbw_bay.core.output import add_provenance, remove_stale_temporaries, write_netcdf
+    from bbw_bay.gulf.assemble import build
 
     config = load_config(args.config, args.set)
     out = _output_path(args, ".nc")
@@ -362,9 +363,9 @@ def _print_diagnostic_zone_means(ds) -> None:
 
 
 def cmd_steady(args) -> int:
-    from bbw_bay.gulf.assemble import build
     from bbw_bay.core.config import load_config
     from bbw_bay.core.output import add_provenance, write_netcdf
+    from bbw_bay.gulf.assemble import build
 
     config = load_config(args.config, args.set)
     out = _output_path(args, f"_steady{'_' + args.season if args.season else ''}.nc")
@@ -400,11 +401,11 @@ def cmd_steady(args) -> int:
 
 
 def cmd_residence(args) -> int:
-    from bbw_bay.gulf.assemble import build
     from bbw_bay.core.config import load_config
-    from bbw_bay.quality.evaluate import load_zones, zone_masks
-    from bbw_bay.gulf.geodata import gulf_proper_mask
     from bbw_bay.core.output import grid_dataset
+    from bbw_bay.gulf.assemble import build
+    from bbw_bay.gulf.geodata import gulf_proper_mask
+    from bbw_bay.quality.evaluate import load_zones, zone_masks
 
     config = load_config(args.config, args.set)
     seasons = args.season.split(",") if args.season else list(RESIDENCE_SEASONS)
@@ -490,8 +491,8 @@ def cmd_info(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from bbw_bay.quality.evaluate import evaluate, evaluation_table, to_csv
     from bbw_bay.core.output import read_netcdf
+    from bbw_bay.quality.evaluate import evaluate, evaluation_table, to_csv
 
     with read_netcdf(args.file) as ds:
         result = evaluate(ds)
@@ -536,13 +537,13 @@ def _tracer_list(text: str | None) -> list[str] | None:
 def _receptors(model, args):
     """Control points (--points, default the shipped file on lon/lat grids) and zone means
     (--zones, default the shipped zones on lon/lat grids), filtered by --receptors."""
-    from bbw_bay.quality.evaluate import load_zones
     from bbw_bay.control.response import (
         load_control_points,
         point_receptors,
         select_receptors,
         zone_receptors,
     )
+    from bbw_bay.quality.evaluate import load_zones
 
     grid = model.grid
     shipped = grid.geographic
@@ -582,9 +583,6 @@ def _superposition_lines(check: dict) -> list[str]:
 
 
 def cmd_apportion(args) -> int:
-    from bbw_bay.gulf.assemble import build
-    from bbw_bay.core.config import load_config
-    from bbw_bay.core.output import add_provenance, write_netcdf
     from bbw_bay.control.response import (
         Factorisations,
         apportionment_csv,
@@ -594,6 +592,9 @@ def cmd_apportion(args) -> int:
         response_coefficients,
         superposition_check,
     )
+    from bbw_bay.core.config import load_config
+    from bbw_bay.core.output import add_provenance, write_netcdf
+    from bbw_bay.gulf.assemble import build
 
     config = load_config(args.config, args.set)
     for path in (args.output, args.maps, args.map_png, args.plot, args.csv):
@@ -661,7 +662,6 @@ def cmd_apportion(args) -> int:
 
 
 def cmd_capacity(args) -> int:
-    from bbw_bay.gulf.assemble import build
     from bbw_bay.control.capacity import (
         build_problem,
         capacity_csv,
@@ -670,8 +670,9 @@ def cmd_capacity(args) -> int:
         solve,
         verify,
     )
-    from bbw_bay.core.config import load_config
     from bbw_bay.control.response import Factorisations, response_coefficients, select_sources
+    from bbw_bay.core.config import load_config
+    from bbw_bay.gulf.assemble import build
     from bbw_bay.quality.standards import TRACER_PARAMETERS
 
     if args.season and args.seasons:
@@ -941,8 +942,8 @@ def _write_table_csv(path: Path, write) -> None:
 
 def cmd_scenarios(args) -> int:
     from bbw_bay.control.executors import open_executor
-    from bbw_bay.core.output import write_netcdf
     from bbw_bay.control.scenarios import comparison_table, load_spec, run_scenarios, to_csv
+    from bbw_bay.core.output import write_netcdf
 
     spec = load_spec(args.spec)
     out = Path(args.output) if args.output else Path(Path(args.spec).stem + ".nc")

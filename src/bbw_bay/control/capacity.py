@@ -1,6 +1,6 @@
 """Allowable loads (环境容量) and minimum reductions by linear programming on response coefficients.
 
-With response coefficients α_ri [mg/L per t/yr] (`bbw_bay.control.response`), the steady concentration at
+With response coefficients α_ri [mg/L per t/yr] (`control.response`), the steady concentration at
 receptor r is b_r + d_r + Σ_i α_ri L_i: background b_r, area-load excess d_r, source loads L_i
 [t/yr]. The sources split into a *controlled* set C (the decision variables x_i) and the rest F,
 fixed at today's loads. Each receptor r (a control point or a zone mean, in one or more seasons)
@@ -43,7 +43,6 @@ import numpy as np
 import xarray as xr
 from scipy.optimize import linprog
 
-from bbw_bay.core.model import Model
 from bbw_bay.control.response import (
     Factorisations,
     Receptor,
@@ -54,6 +53,8 @@ from bbw_bay.control.response import (
     response_coefficients,
     select_sources,
 )
+from bbw_bay.core.model import Model
+from bbw_bay.errors import BadInputError
 from bbw_bay.quality.standards import StandardsError, parameter
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ VERIFY_RTOL = 1e-6
 ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
 
 
-class CapacityError(ValueError):
+class CapacityError(BadInputError):
     """Bad input to a capacity computation (mode, growth, weights, tracer without a limit)."""
 
 
@@ -473,7 +474,7 @@ def allowable_loads(
     """Response coefficients of each model (season), then `build_problem` and `solve`.
 
     ``models`` is one model or {season label: model} built from one config with steady flows;
-    ``sources`` selects the controlled sources (`bbw_bay.control.response.select_sources`; default all).
+    ``sources`` selects the controlled sources (`control.response.select_sources`; default all).
     """
     models = {"": models} if isinstance(models, Model) else dict(models)
     if not models:

@@ -19,13 +19,13 @@ Members are drawn up front from ``numpy.random.default_rng(seed)``: one standard
 (member, input) filled member by member, mapped to each distribution. The same seed gives the
 same members whatever executor runs them and in whatever order they finish, and the first n
 members of a larger ensemble are the n-member ensemble. A member is a scenario (operations
-``scale``, ``decay``, ``set``) solved to steady state and evaluated by `bbw_bay.quality.evaluate`; any
+``scale``, ``decay``, ``set``) solved to steady state and evaluated by `quality.evaluate`; any
 other callable ``member_function(params) -> xr.Dataset`` can replace it (e.g. allowable loads
 per member, built on `member_model`). Results are gathered along ``member``; booleans summarise
 to probabilities, numbers to percentiles over the members.
 
 Confidence bands on allowable loads: `run_capacity_ensemble` solves, for every member, the
-capacity LP of `bbw_bay.control.capacity.allowable_loads` on the member's model (its loads, decay rates,
+capacity LP of `control.capacity.allowable_loads` on the member's model (its loads, decay rates,
 dispersion and flow), and reports per controlled source the 5/50/95th percentiles of its
 allowable load [t/yr] over the members with an answer, and the fraction of members that have one
 (a member whose receptors cannot meet their limits is an outcome, not a failure).
@@ -47,12 +47,14 @@ import numpy as np
 import xarray as xr
 from scipy.special import ndtr
 
-from bbw_bay.control.capacity import MODES, CapacityError, allowable_loads, capacity_dataset, tracer_limit
-from bbw_bay.core.config import load_config
-from bbw_bay.quality.evaluate import evaluate
+from bbw_bay.control.capacity import (
+    MODES,
+    CapacityError,
+    allowable_loads,
+    capacity_dataset,
+    tracer_limit,
+)
 from bbw_bay.control.executors import run_tasks
-from bbw_bay.core.model import Model
-from bbw_bay.core.output import add_provenance
 from bbw_bay.control.response import Receptor, default_receptors, select_sources
 from bbw_bay.control.scenarios import (
     DETERMINISTIC_ERRORS,
@@ -72,6 +74,10 @@ from bbw_bay.control.scenarios import (
     read_toml_file,
     solve_case,
 )
+from bbw_bay.core.config import load_config
+from bbw_bay.core.model import Model
+from bbw_bay.core.output import add_provenance
+from bbw_bay.quality.evaluate import evaluate
 
 log = logging.getLogger(__name__)
 
@@ -660,7 +666,7 @@ def run_capacity_ensemble(
     ----------
     spec, members, seed, executor, retries, progress : as `run_ensemble` (same seeded draws)
     tracer, sources, mode, growth, skip_unattainable, receptors : as
-        `bbw_bay.control.capacity.allowable_loads` (default receptors: the shipped control points and
+        `control.capacity.allowable_loads` (default receptors: the shipped control points and
         zones, lon/lat grids only)
 
     Returns

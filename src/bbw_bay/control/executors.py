@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+from bbw_bay.errors import BadInputError, RuntimeFailure
+
 log = logging.getLogger(__name__)
 
 #: Environment of dask worker processes: one thread each for Numba and BLAS, so N workers use
@@ -27,11 +29,11 @@ log = logging.getLogger(__name__)
 WORKER_ENVIRONMENT = {"NUMBA_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
 
-class ExecutorError(ValueError):
+class ExecutorError(BadInputError):
     """Bad executor options (unknown scheduler, dask missing, workers < 1)."""
 
 
-class TaskFailure(RuntimeError):
+class TaskFailure(RuntimeFailure):
     """Some tasks failed for good; ``failures`` holds (index, description, error, attempts)."""
 
     def __init__(self, failures: list[tuple[int, str, BaseException, int]]) -> None:

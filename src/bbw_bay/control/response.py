@@ -6,7 +6,7 @@ at the open boundaries) solves
 
     (A − k I) c = −s / V
 
-with A the upwind + diffusion operator of `bbw_bay.core.steady.UpwindOperator` [1/s], s the loads per
+with A the upwind + diffusion operator of `core.steady.UpwindOperator` [1/s], s the loads per
 wet cell [g/s] and V the cell volumes [m³]. The concentration at a receptor — a control point's
 cell, or the area-weighted mean over a zone's wet cells — is a linear functional r·c, so
 
@@ -41,11 +41,12 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from bbw_bay.gulf.data import forcing_path, read_toml
 from bbw_bay.core.grid import Grid
 from bbw_bay.core.model import Model
 from bbw_bay.core.output import grid_dataset, spatial_dims
 from bbw_bay.core.steady import UpwindOperator
+from bbw_bay.errors import BadInputError
+from bbw_bay.gulf.data import forcing_path, read_toml
 from bbw_bay.units import TONNE_PER_YEAR
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ _POINT_CITED = ("position", "target_class")
 MAX_POINT_SNAP_DISTANCE = 5_000.0
 
 
-class ResponseError(ValueError):
+class ResponseError(BadInputError):
     """Bad input to a response, apportionment or control-point computation."""
 
 

@@ -21,11 +21,11 @@ The baseline (no operation) is always the first scenario. Sources from a source 
 their province and kind; inline ``[[source]]`` entries of a config have no province and count as
 rivers when they have a discharge, outfalls otherwise.
 
-Each (scenario, season) *case* is one independent task (`bbw_bay.control.executors.run_tasks`). Within
+Each (scenario, season) *case* is one independent task (`control.executors.run_tasks`). Within
 a process, the model of a (config, season) is built once and reused: a scenario that changes
 only loads gets a new `Model` on the same grid, flow and diffusivity (milliseconds); one that
 changes discharges (a moved river, a new outfall with a discharge) gets a new flow. The
-comparison table is `bbw_bay.quality.evaluate.evaluate` of every case, concatenated along ``scenario``,
+comparison table is `quality.evaluate.evaluate` of every case, concatenated along ``scenario``,
 with the change of each statistic from the baseline of the same season.
 """
 
@@ -49,15 +49,16 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from bbw_bay.gulf import assemble
-from bbw_bay.core.config import Config, ConfigError, load_config
-from bbw_bay.quality.evaluate import Zone, evaluate
 from bbw_bay.control.executors import run_tasks
-from bbw_bay.gulf.data import read_toml
+from bbw_bay.core.config import Config, ConfigError, load_config
 from bbw_bay.core.model import Model
 from bbw_bay.core.output import add_provenance
 from bbw_bay.core.sources import PointSource, SourceError, SourceLayout
 from bbw_bay.core.steady import SteadyStateError
+from bbw_bay.errors import BadInputError
+from bbw_bay.gulf import assemble
+from bbw_bay.gulf.data import read_toml
+from bbw_bay.quality.evaluate import Zone, evaluate
 from bbw_bay.units import DAY, TONNE_PER_YEAR
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ _RUN_KEYS = (
 _SCENARIO_KEYS = ("name", "description", "basis", "operations")
 
 
-class ScenarioError(ValueError):
+class ScenarioError(BadInputError):
     """A scenario file or operation is invalid (names the file, scenario and key)."""
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from bbw_bay.errors import BadInputError
 from bbw_bay.units import TONNE_PER_YEAR
 
 #: Sentinel for keys without a default (required when their section is used).
@@ -196,7 +197,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(BadInputError):
     """A configuration file is malformed or holds a wrong key or value."""
 
 

@@ -16,9 +16,10 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
-from bbw_bay.gulf.circulation import potential_transports
 from bbw_bay.core.flow import Flow
 from bbw_bay.core.grid import Grid
+from bbw_bay.errors import BadInputError
+from bbw_bay.gulf.circulation import potential_transports
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ VELOCITY_UNITS = {
 }
 
 
-class CurrentsError(ValueError):
+class CurrentsError(BadInputError):
     """A currents file lacks what is needed, or does not fit the model grid."""
 
 

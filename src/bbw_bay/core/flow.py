@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from bbw_bay.core.grid import Grid
+from bbw_bay.errors import BadInputError
 
 
-class FlowError(ValueError):
+class FlowError(BadInputError):
     """A flow field is inconsistent with its grid."""
 
 

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bbw_bay.errors import BadInputError
 from bbw_bay.units import EARTH_RADIUS
 
 EDGES = ("west", "east", "south", "north")
 
 
-class GridError(ValueError):
+class GridError(BadInputError):
     """A grid was built from inconsistent or invalid input."""
 
 
@@ -154,14 +155,14 @@ class Grid:
 
     @classmethod
     def from_bathymetry(cls, *args, **kwargs) -> Grid:
-        """Build a lon/lat grid from a bathymetry and land-mask dataset (see `bbw_bay.gulf.geodata`)."""
+        """Build a lon/lat grid from a bathymetry and land-mask dataset (see `gulf.geodata`)."""
         from bbw_bay.gulf.geodata import grid_from_bathymetry
 
         return grid_from_bathymetry(*args, **kwargs)
 
     @classmethod
     def beibu(cls, resolution: float = 1.0 / 30.0, **kwargs) -> Grid:
-        """The embedded Beibu Gulf grid (see `bbw_bay.gulf.geodata.beibu_grid`); resolution in degrees."""
+        """The embedded Beibu Gulf grid (see `gulf.geodata.beibu_grid`); resolution in degrees."""
         from bbw_bay.gulf.geodata import beibu_grid
 
         return beibu_grid(resolution=resolution, **kwargs)

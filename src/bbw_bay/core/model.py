@@ -10,6 +10,7 @@ import logging
 import time as wallclock
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -20,6 +21,7 @@ from bbw_bay.core.output import add_provenance, concentration_dataset
 from bbw_bay.core.solver import MassBudget, Sections, Solver, StabilityError
 from bbw_bay.core.sources import PointSource, SourceLayout
 from bbw_bay.core.steady import UpwindOperator, defect_correction, efolding_times, solve_upwind
+from bbw_bay.errors import BadInputError, RuntimeFailure, unknown_name
 from bbw_bay.units import DAY, YEAR
 
 log = logging.getLogger(__name__)
@@ -29,11 +31,11 @@ log = logging.getLogger(__name__)
 BACKGROUND_MODES = ("boundary", "ambient")
 
 
-class ModelError(ValueError):
+class ModelError(BadInputError):
     """The model set-up is inconsistent (flow vs rivers, tracers, initial state...)."""
 
 
-class InstabilityError(RuntimeError):
+class InstabilityError(RuntimeFailure):
     """A run produced NaN, Inf or negative concentrations."""
 
 
@@ -129,6 +131,20 @@ class Model:
         divergence_tolerance: float = 1e-8,
         engine: str = "numba",
     ) -> None:
+        self._inputs = {
+            "grid": grid,
+            "flow": flow,
+            "tracers": dict(tracers),
+            "sources": tuple(sources),
+            "diffusivity": diffusivity,
+            "advection": advection,
+            "area_loads": None if area_loads is None else dict(area_loads),
+            "return_time_days": return_time_days,
+            "background_mode": background_mode,
+            "sections": sections,
+            "divergence_tolerance": divergence_tolerance,
+            "engine": engine,
+        }
         if flow.grid is not grid:
             raise ModelError("the flow was built on a different grid than the model's")
         if not tracers:
@@ -175,6 +191,35 @@ class Model:
             engine=engine,
         )
         self.statistics = RunStatistics()
+
+    def replace(self, **changes: Any) -> Model:
+        """A new model with the same inputs as this one except ``changes``.
+
+        Parameters
+        ----------
+        **changes
+            Any of the constructor's arguments (``grid``, ``flow``, ``tracers``, ``sources``,
+            ``diffusivity``, ``advection``, ``area_loads``, ``return_time_days``,
+            ``background_mode``, ``sections``, ``divergence_tolerance``, ``engine``); what is
+            not named is kept, the monitored ``sections`` included.
+
+        Returns
+        -------
+        Model
+
+        Examples
+        --------
+        >>> upwind = model.replace(advection="upwind")  # doctest: +SKIP
+        """
+        unknown = set(changes) - set(self._inputs)
+        if unknown:
+            raise ModelError(
+                unknown_name("Model.replace argument", sorted(unknown)[0], self._inputs)
+            )
+        inputs = {**self._inputs, **changes}
+        if "grid" in changes and "flow" not in changes:
+            raise ModelError("Model.replace(grid=...) needs a flow on that grid too (flow=...)")
+        return Model(inputs.pop("grid"), inputs.pop("flow"), **inputs)
 
     # ------------------------------------------------------------------ helpers
     def _age_parents(self) -> np.ndarray:

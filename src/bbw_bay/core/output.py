@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from bbw_bay import __version__
 from bbw_bay.core.grid import Grid
+from bbw_bay.errors import BadInputError
+from bbw_bay.version import __version__
 
 #: CF attributes of every variable bbw_bay writes: name -> attributes.
 CF_ATTRIBUTES: dict[str, dict[str, str]] = {
@@ -181,7 +182,7 @@ def _jsonable(value):
     return str(value)
 
 
-class OutputError(OSError):
+class OutputError(BadInputError, OSError):
     """An output file cannot be written."""
 
 

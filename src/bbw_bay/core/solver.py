@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bbw_bay.core.kernels import transport as kernels
 from bbw_bay.core.flow import Flow, outflow_sum
 from bbw_bay.core.grid import Grid
+from bbw_bay.core.kernels import transport as kernels
 from bbw_bay.core.sources import SourceLayout
+from bbw_bay.errors import BadInputError
 from bbw_bay.units import YEAR
 
 #: Advection schemes by name (slope limiters of the MUSCL reconstruction; "upwind" = first order).
@@ -22,7 +23,7 @@ DEFAULT_SAFETY = 0.9
 RK_STAGES = 4
 
 
-class StabilityError(ValueError):
+class StabilityError(BadInputError):
     """A requested time step exceeds the scheme's positivity (stability) bound."""
 
 

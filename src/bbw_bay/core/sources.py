@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bbw_bay.core.grid import Grid, GridError
+from bbw_bay.errors import BadInputError
 from bbw_bay.units import YEAR
 
 log = logging.getLogger(__name__)
 
 
-class SourceError(ValueError):
+class SourceError(BadInputError):
     """A source is invalid or cannot be placed on the grid."""
 
 

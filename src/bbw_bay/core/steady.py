@@ -1,11 +1,12 @@
 """Sparse steady-state and response solves of the transport discretisation (scipy.sparse).
 
-With steady flow, the semi-discrete equation of `bbw_bay.core.kernels.transport` is dc/dt = R(c). For first-order
-upwind advection R is affine, R(c) = A c + s, and the steady state solves A c = −s directly with
-one LU factorisation (reused for any number of right-hand sides, and transposed for adjoint
-receptor solves). For limited (MUSCL) schemes R is nonlinear; the steady state R(c) = 0 is found
-by defect correction on the upwind factorisation: c ← c − A⁻¹ R(c), where R is evaluated by the
-very kernel used for time marching, so the answer is the time-marching scheme's own steady state.
+With steady flow, the semi-discrete equation of `core.kernels.transport` is dc/dt = R(c).
+For first-order upwind advection R is affine, R(c) = A c + s, and the steady state solves
+A c = −s directly with one LU factorisation (reused for any number of right-hand sides,
+and transposed for adjoint receptor solves). For limited (MUSCL) schemes R is nonlinear;
+the steady state R(c) = 0 is found by defect correction on the upwind factorisation:
+c ← c − A⁻¹ R(c), where R is evaluated by the very kernel used for time marching, so the
+answer is the time-marching scheme's own steady state.
 """
 
 from __future__ import annotations
@@ -19,15 +20,16 @@ import scipy.sparse.linalg as spla
 from scipy.sparse.csgraph import connected_components
 
 from bbw_bay.core.grid import Grid
+from bbw_bay.errors import BadInputError, RuntimeFailure
 
 log = logging.getLogger(__name__)
 
 
-class SteadyStateError(RuntimeError):
+class SteadyStateError(RuntimeFailure):
     """The steady-state iteration did not converge."""
 
 
-class NoSteadyStateError(SteadyStateError):
+class NoSteadyStateError(SteadyStateError, BadInputError):
     """The steady problem is singular: no steady state exists for this set-up (bad input)."""
 
 

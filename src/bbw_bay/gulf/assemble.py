@@ -225,8 +225,8 @@ def build(config: Config, *, season: str | None = None, steady: bool = False) ->
     t = config["transport"]
     sections = None
     if config["grid"]["kind"] == "beibu":
-        from bbw_bay.gulf.geodata import gulf_proper_mask, gulf_section
         from bbw_bay.core.solver import Sections
+        from bbw_bay.gulf.geodata import gulf_proper_mask, gulf_section
 
         sections = Sections.around(grid, gulf_proper_mask(grid), gulf_section)
     model = Model(

@@ -47,8 +47,9 @@ from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import spsolve
 
 from bbw_bay.core.flow import Flow
-from bbw_bay.gulf.data import forcing_path
 from bbw_bay.core.grid import Grid
+from bbw_bay.errors import BadInputError
+from bbw_bay.gulf.data import forcing_path
 from bbw_bay.units import DAY, EARTH_ROTATION, RHO_AIR, RHO_WATER, SVERDRUP
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ CYCLONIC_SIGN = -1.0
 YEAR_PERIOD = 365.0 * DAY
 
 
-class CirculationError(ValueError):
+class CirculationError(BadInputError):
     """The circulation problem is ill-posed on this grid or its parameters are invalid."""
 
 

@@ -7,11 +7,13 @@ import os
 import tomllib
 from pathlib import Path
 
+from bbw_bay.errors import BadInputError
+
 #: Environment variable that overrides where the shipped forcing files are looked for.
 FORCING_ENV = "BBW_BAY_FORCING"
 
 
-class ForcingError(FileNotFoundError):
+class ForcingError(BadInputError, FileNotFoundError):
     """A forcing file is missing, unreadable or corrupt."""
 
 

@@ -27,8 +27,8 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
-from bbw_bay.gulf.data import sha256, verify
 from bbw_bay.core.grid import Grid, GridError
+from bbw_bay.gulf.data import sha256, verify
 
 logger = logging.getLogger(__name__)
 
@@ -487,7 +487,9 @@ def grid_provenance(grid: Grid | None = None) -> dict[str, str]:
     try:
         return dict(_PROVENANCE[grid])
     except KeyError:
-        raise GridError("this grid was not built by bbw_bay.gulf.geodata; no provenance recorded") from None
+        raise GridError(
+            "this grid was not built by bbw_bay.gulf.geodata; no provenance recorded"
+        ) from None
 
 
 def _hashable(value):

@@ -18,8 +18,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bbw_bay.gulf.data import forcing_path
 from bbw_bay.core.sources import PointSource
+from bbw_bay.errors import BadInputError
+from bbw_bay.gulf.data import forcing_path
 from bbw_bay.units import TONNE_PER_YEAR
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ _OPTIONAL = ("name_zh", "name_vi", "receiving_water", "notes", "monthly_discharg
 _TEXT = ("name", "name_zh", "name_vi", "receiving_water", "notes")
 
 
-class LoadsError(ValueError):
+class LoadsError(BadInputError):
     """A sources or boundary file is malformed, implausible or lacks a citation."""
 
 

@@ -31,8 +31,9 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from bbw_bay.gulf.data import forcing_path
 from bbw_bay.core.grid import Grid
+from bbw_bay.errors import BadInputError
+from bbw_bay.gulf.data import forcing_path
 from bbw_bay.units import EARTH_ROTATION, GRAVITY, HOUR
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ GMRES_MAXITER = 200
 TIDES_FILE = "tides.toml"
 
 
-class TideError(ValueError):
+class TideError(BadInputError):
     """A tidal solve was asked for with invalid input."""
 
 

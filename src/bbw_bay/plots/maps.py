@@ -430,7 +430,7 @@ def contribution_map(
 ):
     """Map of one source's steady excess concentration [mg/L] at today's load.
 
-    ``maps`` is `bbw_bay.control.response.contribution_maps` output (dims source, Y, X); other keyword
+    ``maps`` is `control.response.contribution_maps` output (dims source, Y, X); other keyword
     arguments go to `concentration_map` (log colour scale by default: plumes span decades; the
     colour scale tops at the plume's peak unless ``vmax`` is given).
     Returns the Axes.

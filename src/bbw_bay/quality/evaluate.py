@@ -41,9 +41,10 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from bbw_bay.core.output import horizontal_dims
+from bbw_bay.errors import BadInputError
 from bbw_bay.gulf.data import forcing_path, read_toml
 from bbw_bay.gulf.geodata import points_in_polygon
-from bbw_bay.core.output import horizontal_dims
 from bbw_bay.quality.standards import (
     CLASSES,
     NO_VALUE,
@@ -73,7 +74,7 @@ _OPTIONAL_KEYS = (
 PERCENTILE = 95.0
 
 
-class ZoneError(ValueError):
+class ZoneError(BadInputError):
     """A zone definition is invalid."""
 
 

@@ -39,6 +39,8 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from bbw_bay.errors import BadInputError
+
 #: Class codes: 1..4 = GB 3097 Class I..IV, 5 = worse than Class IV, 0 = no value (NaN or land).
 NO_VALUE = 0
 WORSE_THAN_IV = 5
@@ -64,7 +66,7 @@ CLASS_USES: dict[int, str] = {
 }
 
 
-class StandardsError(KeyError):
+class StandardsError(BadInputError, KeyError):
     """An unknown parameter or class was asked for."""
 
     def __str__(self) -> str:  # KeyError would quote the message
