@@ -16,9 +16,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from bbw_bay.core.flow import centre_velocities  # noqa: E402
 from bbw_bay.gulf.circulation import (  # noqa: E402
     box_circulation,
-    centre_velocities,
     load_circulation_params,
     solve_season,
     strait_transport,

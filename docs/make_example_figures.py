@@ -26,14 +26,14 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 import bbw_bay as bb  # noqa: E402
+from bbw_bay.core.output import concentration_dataset  # noqa: E402
+from bbw_bay.core.steady import solve_upwind  # noqa: E402
 from bbw_bay.gulf import circulation
+from bbw_bay.gulf.loads import read_background, read_sources  # noqa: E402
+from bbw_bay.gulf.tides import tidal_dispersion  # noqa: E402
 from bbw_bay.plots import maps as plots  # noqa: E402
 from bbw_bay.quality.evaluate import evaluate, load_zones, zone_masks  # noqa: E402
-from bbw_bay.gulf.loads import read_background, read_sources  # noqa: E402
-from bbw_bay.core.output import concentration_dataset  # noqa: E402
 from bbw_bay.quality.standards import limit  # noqa: E402
-from bbw_bay.core.steady import solve_upwind  # noqa: E402
-from bbw_bay.gulf.tides import tidal_dispersion  # noqa: E402
 from bbw_bay.units import DAY, TONNE_PER_YEAR  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "img"

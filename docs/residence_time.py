@@ -1,7 +1,7 @@
 """E-folding flushing time of the gulf proper under the built-in residual circulation.
 
 Run from the repository root: ``python docs/residence_time.py``. A measurement script, not part
-of the package. A conservative unit tracer fills the gulf proper (``bbw_bay.gulf.geodata.GULF_PROPER``)
+of the package. A conservative unit tracer fills the gulf proper (``gulf.geodata.GULF_PROPER``)
 at t = 0, background 0 everywhere else and at the open boundaries (MC advection, tidal dispersion,
 as configs/beibu_gulf.toml); the script prints the time at which the tracer mass left inside
 the gulf proper falls to 1/e of its start, for each season's steady flow and for the periodic
@@ -15,10 +15,10 @@ import time
 
 import numpy as np
 
-from bbw_bay.gulf.circulation import SEASONS, residual_flow, seasonal_flow
 from bbw_bay.core.flow import Flow
-from bbw_bay.gulf.geodata import beibu_grid, gulf_proper_mask
 from bbw_bay.core.model import Model, Tracer
+from bbw_bay.gulf.circulation import SEASONS, residual_flow, seasonal_flow
+from bbw_bay.gulf.geodata import beibu_grid, gulf_proper_mask
 from bbw_bay.gulf.tides import tidal_dispersion
 from bbw_bay.units import DAY
 

@@ -8,8 +8,8 @@ import pytest
 import xarray as xr
 
 from bbw_bay.core.currents import CurrentsError, flow_from_dataset
+from bbw_bay.core.flow import face_velocities
 from bbw_bay.core.grid import Grid
-from bbw_bay.gulf.circulation import face_velocities
 
 # Round-off scale of a transport sum: ~1e-16 relative × transports of ~1e5-1e6 m³/s × a few terms.
 ROUND_OFF = 1e-9

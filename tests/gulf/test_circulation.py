@@ -7,17 +7,16 @@ import copy
 import numpy as np
 import pytest
 
+from bbw_bay.core.flow import centre_velocities, face_velocities
 from bbw_bay.core.grid import Grid
+from bbw_bay.core.potential import PotentialError, potential_transports
 from bbw_bay.gulf.circulation import (
     BarotropicSolver,
     BoundaryPort,
     CirculationError,
     box_circulation,
     bulk_wind_stress,
-    centre_velocities,
-    face_velocities,
     load_circulation_params,
-    potential_transports,
     residual_flow,
     seasonal_flow,
     solve_season,
@@ -179,7 +178,7 @@ def test_unbalanced_ports_and_land_river_are_rejected():
     wet[5, 5] = False
     q = np.zeros((12, 12))
     q[5, 5] = 10.0
-    with pytest.raises(CirculationError, match="land cell"):
+    with pytest.raises(PotentialError, match="land cell"):
         potential_transports(_basin(12, wet=wet, open_boundaries=("south",)), q)
 
 

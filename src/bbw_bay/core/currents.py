@@ -3,7 +3,7 @@
 `flow_from_dataset` reads eastward/northward velocity (2-D, or 3-D and depth-averaged over the
 water column), interpolates it bilinearly to the C-grid faces, multiplies by face depth × length
 and removes the discrete divergence with a sparse Poisson solve
-(`bbw_bay.gulf.circulation.potential_transports`), so the transports are exactly consistent with the
+(`bbw_bay.core.potential.potential_transports`), so the transports are exactly consistent with the
 tracer solver: divergence = river discharge in river cells, zero (to round-off) elsewhere.
 """
 
@@ -18,8 +18,8 @@ from scipy import ndimage
 
 from bbw_bay.core.flow import Flow
 from bbw_bay.core.grid import Grid
+from bbw_bay.core.potential import potential_transports
 from bbw_bay.errors import BadInputError
-from bbw_bay.gulf.circulation import potential_transports
 
 logger = logging.getLogger(__name__)
 

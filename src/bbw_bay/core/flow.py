@@ -296,3 +296,23 @@ def _face_array(value, shape: tuple[int, ...], name: str) -> np.ndarray:
         bad = tuple(int(k) for k in np.argwhere(~np.isfinite(arr))[0])
         raise FlowError(f"{name} contains NaN or Inf at index {bad}")
     return arr
+
+
+# ----------------------------------------------------------------------------- diagnostics
+def face_velocities(flow: Flow, time: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Depth-averaged face velocities u (ny, nx+1), v (ny+1, nx) [m/s]; 0 on no-flux faces."""
+    g = flow.grid
+    tu, tv = flow.at(time)
+    u = np.where(g.flux_u, tu / np.where(g.flux_u, g.depth_u * g.length_u, 1.0), 0.0)
+    v = np.where(g.flux_v, tv / np.where(g.flux_v, g.depth_v * g.length_v, 1.0), 0.0)
+    return u, v
+
+
+def centre_velocities(flow: Flow, time: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Depth-averaged velocity at cell centres (mean of the two faces) [m/s]; NaN on land."""
+    u, v = face_velocities(flow, time)
+    wet = flow.grid.wet
+    return (
+        np.where(wet, 0.5 * (u[:, 1:] + u[:, :-1]), np.nan),
+        np.where(wet, 0.5 * (v[1:] + v[:-1]), np.nan),
+    )

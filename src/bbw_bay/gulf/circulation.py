@@ -46,8 +46,9 @@ from scipy.ndimage import distance_transform_edt, gaussian_filter
 from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import spsolve
 
-from bbw_bay.core.flow import Flow
+from bbw_bay.core.flow import Flow, face_velocities
 from bbw_bay.core.grid import Grid
+from bbw_bay.core.potential import potential_transports
 from bbw_bay.errors import BadInputError
 from bbw_bay.gulf.data import forcing_path
 from bbw_bay.units import DAY, EARTH_ROTATION, RHO_AIR, RHO_WATER, SVERDRUP
@@ -466,111 +467,7 @@ class BarotropicSolver:
 
 
 # ----------------------------------------------------------------------------- rivers
-def potential_transports(grid: Grid, source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Irrotational face transports whose divergence equals ``source`` [m³/s] per cell exactly.
-
-    Solves ``div(−G ∇φ) = source`` on the wet cells with conductance G = L·H/s on flux faces
-    (a flow with uniform-in-depth velocity ∝ −∇φ) and φ = 0 beyond open faces. Wet regions with
-    no open face must have zero net source; their φ is pinned at one cell.
-
-    Returns
-    -------
-    transport_u (ny, nx+1), transport_v (ny+1, nx) [m³/s]
-    """
-    g = grid
-    source = np.asarray(source, dtype=float)
-    if source.shape != g.shape:
-        raise CirculationError(f"river discharge has shape {source.shape}, expected {g.shape}")
-    if np.any(source[~g.wet] != 0):
-        j, i = np.argwhere((source != 0) & ~g.wet)[0]
-        raise CirculationError(
-            f"river discharge {source[j, i]} m³/s on the land cell (j, i) = ({j}, {i})"
-        )
-    pu = np.zeros((g.ny, g.nx + 1))
-    pv = np.zeros((g.ny + 1, g.nx))
-    if not np.any(source):
-        return pu, pv
-    cond_u = np.where(g.flux_u, g.length_u * g.depth_u / g.spacing_u, 0.0)
-    cond_v = np.where(g.flux_v, g.length_v * g.depth_v / g.spacing_v, 0.0)
-    idx = -np.ones(g.shape, dtype=int)
-    idx[g.wet] = np.arange(g.n_wet)
-    n = g.n_wet
-    rows, cols, vals = [], [], []
-    diag = np.zeros(g.shape)
-    # interior faces couple two cells
-    for c, a, b in ((cond_u[:, 1:-1], idx[:, :-1], idx[:, 1:]), (cond_v[1:-1], idx[:-1], idx[1:])):
-        ok = c > 0
-        rows += [a[ok], b[ok]]
-        cols += [b[ok], a[ok]]
-        vals += [-c[ok], -c[ok]]
-    diag[:, :-1] += cond_u[:, 1:-1]
-    diag[:, 1:] += cond_u[:, 1:-1]
-    diag[:-1] += cond_v[1:-1]
-    diag[1:] += cond_v[1:-1]
-    # open faces lead to φ = 0 outside
-    diag[:, 0] += cond_u[:, 0]
-    diag[:, -1] += cond_u[:, -1]
-    diag[0] += cond_v[0]
-    diag[-1] += cond_v[-1]
-    rows.append(idx[g.wet])
-    cols.append(idx[g.wet])
-    vals.append(diag[g.wet])
-    L = sp.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
-    ).tolil()
-    rhs = source[g.wet].copy()
-    # wet regions without an open face: pin one cell, require a balanced source
-    n_comp, comp = connected_components(sp.csr_matrix(L != 0), directed=False)
-    opened = np.zeros(n_comp, dtype=bool)
-    open_cell = np.zeros(g.shape, dtype=bool)
-    open_cell[:, 0] |= cond_u[:, 0] > 0
-    open_cell[:, -1] |= cond_u[:, -1] > 0
-    open_cell[0] |= cond_v[0] > 0
-    open_cell[-1] |= cond_v[-1] > 0
-    opened[np.unique(comp[idx[open_cell & g.wet]])] = True
-    for k in np.nonzero(~opened)[0]:
-        members = np.nonzero(comp == k)[0]
-        net = rhs[members].sum()
-        if abs(net) > 1e-12 * max(1.0, np.abs(rhs[members]).sum()):
-            raise CirculationError(
-                f"{net:.4g} m³/s of river discharge enters a wet region of "
-                f"{members.size} cells with no open boundary"
-            )
-        p = members[0]
-        L[p, :] = 0.0
-        L[p, p] = 1.0
-        rhs[p] = 0.0
-    phi = np.zeros(g.shape)
-    phi[g.wet] = spsolve(L.tocsc(), rhs)
-    pu[:, 1:-1] = -cond_u[:, 1:-1] * (phi[:, 1:] - phi[:, :-1])
-    pv[1:-1] = -cond_v[1:-1] * (phi[1:] - phi[:-1])
-    pu[:, 0] = -cond_u[:, 0] * phi[:, 0]  # φ = 0 beyond the open faces
-    pu[:, -1] = cond_u[:, -1] * phi[:, -1]
-    pv[0] = -cond_v[0] * phi[0]
-    pv[-1] = cond_v[-1] * phi[-1]
-    return pu, pv
-
-
 # ----------------------------------------------------------------------------- diagnostics
-def face_velocities(flow: Flow, time: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """Depth-averaged face velocities u (ny, nx+1), v (ny+1, nx) [m/s]; 0 on no-flux faces."""
-    g = flow.grid
-    tu, tv = flow.at(time)
-    u = np.where(g.flux_u, tu / np.where(g.flux_u, g.depth_u * g.length_u, 1.0), 0.0)
-    v = np.where(g.flux_v, tv / np.where(g.flux_v, g.depth_v * g.length_v, 1.0), 0.0)
-    return u, v
-
-
-def centre_velocities(flow: Flow, time: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """Depth-averaged velocity at cell centres (mean of the two faces) [m/s]; NaN on land."""
-    u, v = face_velocities(flow, time)
-    wet = flow.grid.wet
-    return (
-        np.where(wet, 0.5 * (u[:, 1:] + u[:, :-1]), np.nan),
-        np.where(wet, 0.5 * (v[1:] + v[:-1]), np.nan),
-    )
-
-
 def box_circulation(
     flow: Flow, *, x_range: tuple[float, float], y_range: tuple[float, float], time: float = 0.0
 ) -> tuple[float, float]:
@@ -986,10 +883,7 @@ __all__ = [
     "CirculationSolution",
     "box_circulation",
     "bulk_wind_stress",
-    "centre_velocities",
-    "face_velocities",
     "load_circulation_params",
-    "potential_transports",
     "residual_flow",
     "rim_direction",
     "seasonal_flow",
