@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 import difflib
+import importlib.resources
+import logging
 import math
 import tomllib
 from dataclasses import dataclass
@@ -17,6 +19,8 @@ from typing import Any
 
 from bbw_bay.errors import BadInputError
 from bbw_bay.units import TONNE_PER_YEAR
+
+log = logging.getLogger(__name__)
 
 #: Sentinel for keys without a default (required when their section is used).
 REQUIRED = object()
@@ -220,13 +224,38 @@ class Config:
         return self.path.parent if self.path else Path.cwd()
 
 
-def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Read and validate a TOML config; ``overrides`` are "section.key=value" strings."""
+def shipped_configs() -> dict[str, Path]:
+    """{name: path} of the configs that ship in the package (``bbw_bay.configs``)."""
+    folder = Path(str(importlib.resources.files("bbw_bay.configs")))
+    return {p.stem: p for p in sorted(folder.glob("*.toml"))}
+
+
+def resolve_config_path(path: str | Path) -> Path:
+    """The config file ``path`` names: the file itself when it exists, else a shipped config of
+    that name (``beibu_gulf``, ``beibu_gulf.toml`` or ``configs/beibu_gulf.toml``), so the
+    README's commands also work from an empty folder with an installed wheel."""
     path = Path(path)
+    if path.exists():
+        return path
+    shipped = shipped_configs()
+    parts = path.parts
+    if path.stem in shipped and (len(parts) == 1 or parts[:-1] == ("configs",)):
+        log.info("%s: not in this folder; using the shipped config %s", path, shipped[path.stem])
+        return shipped[path.stem]
+    return path
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read and validate a TOML config; ``overrides`` are "section.key=value" strings.
+
+    ``path`` may name a shipped config (`shipped_configs`) instead of a file."""
+    path = resolve_config_path(path)
     if path.is_dir():
         raise ConfigError(f"{path}: is a folder; expected a TOML config file")
     if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
+        raise ConfigError(
+            f"{path}: config file not found (shipped configs: {', '.join(shipped_configs())})"
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:

@@ -1,8 +1,10 @@
-"""Locating and checking the input files that ship in the repository's ``forcing/`` folder."""
+"""Locating and checking the shipped forcing files (the repository's ``forcing/`` folder, installed
+as the package data ``bbw_bay.forcing`` and read through `importlib.resources`)."""
 
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import os
 import tomllib
 from pathlib import Path
@@ -18,11 +20,13 @@ class ForcingError(BadInputError, FileNotFoundError):
 
 
 def forcing_dir() -> Path:
-    """Folder of the shipped forcing files: ``$BBW_BAY_FORCING`` or the repo's ``forcing/``."""
+    """Folder of the shipped forcing files: ``$BBW_BAY_FORCING`` or the installed package data
+    ``bbw_bay.forcing`` (the repository's ``forcing/`` in an editable install)."""
     override = os.environ.get(FORCING_ENV)
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[3] / "forcing"
+    # a wheel installs the files as a plain folder, so the traversable is a real path
+    return Path(str(importlib.resources.files("bbw_bay.forcing")))
 
 
 def forcing_path(name: str) -> Path:
@@ -31,8 +35,7 @@ def forcing_path(name: str) -> Path:
     if not path.is_file():
         raise ForcingError(
             f"forcing file {name!r} not found in {path.parent} (set ${FORCING_ENV} to the folder "
-            "holding bbw_bay's forcing files, or install from a source checkout with "
-            "`pip install -e .`)"
+            "holding bbw_bay's forcing files, or reinstall bbw_bay: its wheel carries them)"
         )
     return path
 

@@ -1,0 +1,1 @@
+"""Shipped ensemble files (package data)."""
