@@ -18,6 +18,7 @@ from bbw_bay.core.grid import Grid  # noqa: E402
 from bbw_bay.core.model import InstabilityError, Model, ModelError, Tracer  # noqa: E402
 from bbw_bay.core.solver import StabilityError  # noqa: E402
 from bbw_bay.core.sources import PointSource  # noqa: E402
+from bbw_bay.gulf import geodata as _geodata  # noqa: E402, F401  (registers Grid.beibu)
 
 __all__ = [
     "Flow",

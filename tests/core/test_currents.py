@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from bbw_bay.core.currents import CurrentsError, flow_from_dataset
-from bbw_bay.core.flow import face_velocities
+from bbw_bay.core.currents import CurrentsError
+from bbw_bay.core.flow import Flow, face_velocities
 from bbw_bay.core.grid import Grid
 
 # Round-off scale of a transport sum: ~1e-16 relative × transports of ~1e5-1e6 m³/s × a few terms.
@@ -47,7 +47,7 @@ def test_uniform_current_is_reproduced_on_faces(tmp_path):
     path = tmp_path / "uniform.nc"
     _source_xy(0.12, -0.05).to_netcdf(path)
     grid = _cartesian()
-    flow = flow_from_dataset(grid, path)
+    flow = Flow.from_dataset(grid, path)
     u, v = face_velocities(flow)
     # 1e-12 m/s: the projection solves for a round-off divergence only
     np.testing.assert_allclose(u[grid.flux_u], 0.12, atol=1e-12)
@@ -77,7 +77,7 @@ def test_geographic_cm_per_s_zonal_current_and_names_uo_vo(tmp_path):
         },
         coords={"longitude": lon, "latitude": lat},
     )
-    u, v = face_velocities(flow_from_dataset(grid, ds))
+    u, v = face_velocities(Flow.from_dataset(grid, ds))
     np.testing.assert_allclose(u[grid.flux_u], 0.15, rtol=1e-12)  # exact up to round-off
     np.testing.assert_allclose(v[grid.flux_v], 0.0, atol=1e-12)
 
@@ -102,7 +102,7 @@ def test_3d_field_is_averaged_over_the_valid_water_column(tmp_path):
     path = tmp_path / "three_d.nc"
     ds.to_netcdf(path)
     grid = _cartesian()
-    vel_u, _ = face_velocities(flow_from_dataset(grid, path))
+    vel_u, _ = face_velocities(Flow.from_dataset(grid, path))
     full = (2 * 0.30 + 3 * 0.20 + 6 * 0.10 + 9 * 0.05 + 10 * 0.02) / 30.0
     cut = (2 * 0.30 + 3 * 0.20 + 6 * 0.10) / 11.0
     # a zonal flow that varies only with y is divergence-free on a flat grid, so the face
@@ -123,7 +123,7 @@ def test_projected_flow_is_divergence_free_except_the_river(tmp_path):
     ds = _source_xy(0.1 + 0.02 * np.sin(yy / 3000.0), 0.03 * np.cos(xx / 4000.0))
     q = np.zeros(grid.shape)
     q[3, 4] = 250.0
-    flow = flow_from_dataset(grid, ds, river_discharge=q)
+    flow = Flow.from_dataset(grid, ds, river_discharge=q)
     div = flow.divergence()
     scale = np.abs(flow.transport_u).max()
     assert abs(div[3, 4] - 250.0) < ROUND_OFF * scale
@@ -151,7 +151,7 @@ def test_time_series_becomes_flow_series_in_seconds(tmp_path):
     path = tmp_path / "series.nc"
     ds.to_netcdf(path)
     grid = _cartesian()
-    flow = flow_from_dataset(grid, path)
+    flow = Flow.from_dataset(grid, path)
     np.testing.assert_allclose(flow.times, [0.0, 86400.0, 172800.0])
     u, _ = face_velocities(flow, time=43200.0)  # half-way between 0.1 and 0.2 m/s
     np.testing.assert_allclose(u[grid.flux_u], 0.15, atol=1e-12)
@@ -161,16 +161,16 @@ def test_missing_variable_names_file_and_expected_names(tmp_path):
     path = tmp_path / "nouv.nc"
     _source_xy(0.1, 0.0).rename({"u": "speed_east"}).to_netcdf(path)
     with pytest.raises(CurrentsError, match=r"nouv\.nc.*eastward velocity.*'uo'"):
-        flow_from_dataset(_cartesian(), path)
+        Flow.from_dataset(_cartesian(), path)
     with pytest.raises(CurrentsError, match=r"nouv\.nc.*'ucur'"):
-        flow_from_dataset(_cartesian(), path, u_name="ucur")
+        Flow.from_dataset(_cartesian(), path, u_name="ucur")
 
 
 def test_non_velocity_units_are_rejected(tmp_path):
     path = tmp_path / "temp.nc"
     _source_xy(0.1, 0.0, units="degC").to_netcdf(path)
     with pytest.raises(CurrentsError, match=r"temp\.nc.*'u'.*'degC'.*m/s"):
-        flow_from_dataset(_cartesian(), path)
+        Flow.from_dataset(_cartesian(), path)
 
 
 def test_nan_inside_the_wet_domain_is_an_error(tmp_path):
@@ -179,9 +179,9 @@ def test_nan_inside_the_wet_domain_is_an_error(tmp_path):
     path = tmp_path / "holes.nc"
     ds.to_netcdf(path)
     with pytest.raises(CurrentsError, match=r"holes\.nc.*'u'.*NaN after interpolation"):
-        flow_from_dataset(_cartesian(), path)
+        Flow.from_dataset(_cartesian(), path)
     # the documented remedy fills the hole from the nearest valid source values
-    flow = flow_from_dataset(_cartesian(), path, fill_nearest=True)
+    flow = Flow.from_dataset(_cartesian(), path, fill_nearest=True)
     assert np.all(np.isfinite(flow.transport_u))
 
 
@@ -189,4 +189,4 @@ def test_source_not_covering_the_domain_is_an_error(tmp_path):
     path = tmp_path / "small.nc"
     _source_xy(0.1, 0.0, x=np.arange(0.0, 10000.0, 500.0)).to_netcdf(path)
     with pytest.raises(CurrentsError, match=r"small\.nc.*'u' covers x 0–9500.*need x 0–20000"):
-        flow_from_dataset(_cartesian(), path)
+        Flow.from_dataset(_cartesian(), path)

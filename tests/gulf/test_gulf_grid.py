@@ -186,6 +186,19 @@ def test_default_grid_shape_and_cache(grid):
     assert gulf.beibu_grid(resolution=1 / 15).shape == (105, 113)  # edges move out to whole cells
 
 
+def test_grid_beibu_is_the_builder_the_gulf_registers(grid, monkeypatch):
+    """`Grid.beibu` / `Grid.from_bathymetry` call what the gulf registered (the core never
+    imports the gulf); an unregistered name lists the registered ones, none at all says how."""
+    from bbw_bay.core import grid as core_grid
+
+    assert core_grid.build_grid("beibu") is grid
+    with pytest.raises(core_grid.GridError, match="unknown grid builder 'beibuu'.*'beibu'"):
+        core_grid.build_grid("beibuu")
+    monkeypatch.setattr(core_grid, "_BUILDERS", {})
+    with pytest.raises(core_grid.GridError, match="none is.*import bbw_bay"):
+        Grid.beibu()
+
+
 # --------------------------------------------------------------------------- polygon helper
 def test_points_in_polygon_even_odd():
     """Unit square and a concave 'C': inside/outside by the even-odd rule."""

@@ -1,10 +1,11 @@
-"""User currents: regular-grid velocities from an ocean model or reanalysis as a `Flow`.
+"""User currents: regular-grid velocities from an ocean model or reanalysis as face transports.
 
-`flow_from_dataset` reads eastward/northward velocity (2-D, or 3-D and depth-averaged over the
+`dataset_transports` reads eastward/northward velocity (2-D, or 3-D and depth-averaged over the
 water column), interpolates it bilinearly to the C-grid faces, multiplies by face depth × length
 and removes the discrete divergence with a sparse Poisson solve
 (`bbw_bay.core.potential.potential_transports`), so the transports are exactly consistent with the
 tracer solver: divergence = river discharge in river cells, zero (to round-off) elsewhere.
+It returns arrays; `bbw_bay.core.flow.Flow.from_dataset` turns them into a `Flow`.
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
-from bbw_bay.core.flow import Flow
 from bbw_bay.core.grid import Grid
-from bbw_bay.core.potential import potential_transports
-from bbw_bay.errors import BadInputError
+from bbw_bay.core.potential import check_outflow_path, potential_transports
+from bbw_bay.errors import BadInputError, did_you_mean
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def _pick(ds: xr.Dataset, name: str | None, candidates, label: str, what: str) -
         if name not in ds.variables:
             raise CurrentsError(
                 f"{label}: variable {name!r} ({what}) not found; variables are "
-                f"{sorted(map(str, ds.variables))}"
+                f"{sorted(map(str, ds.variables))}{did_you_mean(name, map(str, ds.variables))}"
             )
         return name
     for cand in candidates:
@@ -169,7 +169,7 @@ def _bilinear(values, src_x, src_y, x, y) -> np.ndarray:
         return np.where(weight > 1e-12, total / np.where(weight > 0, weight, 1.0), np.nan)
 
 
-def flow_from_dataset(
+def dataset_transports(
     grid: Grid,
     source,
     *,
@@ -180,7 +180,7 @@ def flow_from_dataset(
     river_discharge: np.ndarray | None = None,
     fill_nearest: bool = False,
     time_origin=None,
-) -> Flow:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Currents from a regular lon/lat or x/y dataset as divergence-consistent face transports.
 
     Parameters
@@ -194,7 +194,7 @@ def flow_from_dataset(
         depth coordinate (boundaries half-way between levels, top at 0 m), layers that are NaN
         (below the seabed) dropped; if False a depth dimension is an error
     time_name : name of the time dimension; default time/t/ocean_time/valid_time if present.
-        Several times give a `Flow.series` with times in seconds since ``time_origin``
+        Several times give one field per time, times in seconds since ``time_origin``
         (default: the first time); numeric times are taken as seconds
     river_discharge : (ny, nx) discharge into each cell [m³/s] the projected flow must carry
     fill_nearest : fill source NaNs (land in the source model) with the nearest valid value
@@ -202,7 +202,10 @@ def flow_from_dataset(
 
     Returns
     -------
-    Flow whose divergence equals ``river_discharge`` (0 without) to round-off.
+    times : (nt,) [s], strictly increasing (``[0.0]`` without a time dimension)
+    transport_u : (nt, ny, nx+1) x-face transports [m³/s]
+    transport_v : (nt, ny+1, nx) y-face transports [m³/s]; the divergence of each field equals
+        ``river_discharge`` (0 without) to round-off
 
     Raises
     ------
@@ -253,6 +256,7 @@ def flow_from_dataset(
     times = _times(fields["u"], t_dim, time_origin, label)
     tu_all, tv_all = [], []
     q = np.zeros(grid.shape) if river_discharge is None else np.asarray(river_discharge, float)
+    check_outflow_path(grid, q)  # every river reaches an open boundary
     for k in range(len(times)):
         faces = {}
         for comp, (px, py, mask) in (
@@ -296,7 +300,7 @@ def flow_from_dataset(
     logger.info(
         "currents from %s: %d field(s), variables %s/%s", label, len(times), names["u"], names["v"]
     )
-    return Flow.series(grid, times, tu_all, tv_all)
+    return np.asarray(times, dtype=float), np.stack(tu_all), np.stack(tv_all)
 
 
 def _face_points(grid: Grid, kind: str) -> tuple[np.ndarray, np.ndarray]:
@@ -342,4 +346,4 @@ def _times(da: xr.DataArray, t_dim, origin, label) -> list[float]:
     return seconds
 
 
-__all__ = ["CurrentsError", "VELOCITY_UNITS", "flow_from_dataset"]
+__all__ = ["CurrentsError", "VELOCITY_UNITS", "dataset_transports"]

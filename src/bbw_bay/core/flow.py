@@ -7,13 +7,14 @@ northward). Faces that carry no flux (land, closed edges) hold exactly zero.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from bbw_bay.core.currents import dataset_transports
 from bbw_bay.core.grid import Grid
+from bbw_bay.core.potential import PotentialError, river_transports
 from bbw_bay.errors import BadInputError
 
 
@@ -121,8 +122,14 @@ class Flow:
         Solves the discrete Poisson problem Σ_f G_f (φ_i − φ_f) = Q_i with G_f = h_f L_f / Δs and
         φ = 0 outside open-boundary faces, so the transports G_f Δφ have divergence exactly Q
         (to solver round-off). ``base`` (a divergence-free steady flow) is added if given.
+        Every river must reach an open boundary (`bbw_bay.core.potential.river_transports`).
         """
-        transport_u, transport_v = river_outflow_transports(grid, discharge)
+        try:
+            transport_u, transport_v = river_transports(
+                grid, _face_array(discharge, grid.shape, "discharge")
+            )
+        except PotentialError as err:
+            raise FlowError(str(err)) from err
         if base is not None:
             transport_u = transport_u + base.transport_u[0]
             transport_v = transport_v + base.transport_v[0]
@@ -132,11 +139,21 @@ class Flow:
     def from_dataset(cls, grid: Grid, source, **kwargs) -> Flow:
         """Currents from a regular-grid dataset, projected to be divergence-consistent.
 
-        See `bbw_bay.core.currents.flow_from_dataset` for the arguments.
-        """
-        from bbw_bay.core.currents import flow_from_dataset
+        Parameters
+        ----------
+        grid : the model grid
+        source : path of a netCDF file or an `xr.Dataset` with eastward and northward velocity
+            [m/s or cm/s]
+        **kwargs : as for `bbw_bay.core.currents.dataset_transports` (variable names, depth
+            averaging, time dimension and origin, ``river_discharge`` [m³/s], fill_nearest)
 
-        return flow_from_dataset(grid, source, **kwargs)
+        Returns
+        -------
+        Flow: steady for one field, else a `Flow.series` with times [s]; its divergence equals
+        ``river_discharge`` (0 without) to round-off.
+        """
+        times, transport_u, transport_v = dataset_transports(grid, source, **kwargs)
+        return cls.series(grid, times, transport_u, transport_v)
 
     # ------------------------------------------------------------------ queries
     @property
@@ -187,92 +204,6 @@ class Flow:
             self.transport_v * factor,
             periodic=self.periodic,
             period=self.period,
-        )
-
-
-def river_outflow_transports(grid: Grid, discharge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Face transports [m³/s] of the potential flow carrying ``discharge`` to the open boundary."""
-    import scipy.sparse as sp
-    import scipy.sparse.linalg as spla
-
-    discharge = _face_array(discharge, grid.shape, "discharge")
-    wet = grid.wet
-    index = np.full(grid.shape, -1, dtype=np.int64)
-    index[wet] = np.arange(int(wet.sum()))
-    g_u = np.where(grid.flux_u, grid.depth_u * grid.length_u / grid.spacing_u, 0.0)
-    g_v = np.where(grid.flux_v, grid.depth_v * grid.length_v / grid.spacing_v, 0.0)
-    diag = np.zeros(index.max() + 1)
-    rows, cols, vals = [], [], []
-    for cond, a, b in (
-        (g_u[:, 1:-1], index[:, :-1], index[:, 1:]),
-        (g_v[1:-1, :], index[:-1, :], index[1:, :]),
-    ):
-        sel = cond > 0
-        ga, ia, ib = cond[sel], a[sel], b[sel]
-        rows += [ia, ib]
-        cols += [ib, ia]
-        vals += [-ga, -ga]
-        np.add.at(diag, ia, ga)
-        np.add.at(diag, ib, ga)
-    for cond, cells in (
-        (g_u[:, 0], index[:, 0]),
-        (g_u[:, -1], index[:, -1]),
-        (g_v[0, :], index[0, :]),
-        (g_v[-1, :], index[-1, :]),
-    ):
-        sel = cond > 0
-        np.add.at(diag, cells[sel], cond[sel])
-    n = diag.size
-    matrix = sp.csc_matrix(
-        (
-            np.concatenate(vals + [diag]),
-            (np.concatenate(rows + [np.arange(n)]), np.concatenate(cols + [np.arange(n)])),
-        ),
-        shape=(n, n),
-    )
-    rhs = discharge[wet]
-    if np.any(discharge[~wet] != 0):
-        raise FlowError("river discharge given on land cells")
-    _check_outflow_path(grid, discharge)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", spla.MatrixRankWarning)
-        phi_wet = spla.spsolve(matrix, rhs) if rhs.any() else np.zeros(n)
-    if not np.all(np.isfinite(phi_wet)):
-        raise FlowError("river outflow has no path to an open boundary (singular Poisson problem)")
-    phi = np.zeros(grid.shape)
-    phi[wet] = phi_wet
-    transport_u = np.zeros((grid.ny, grid.nx + 1))
-    transport_u[:, 1:-1] = g_u[:, 1:-1] * (phi[:, :-1] - phi[:, 1:])
-    transport_u[:, 0] = -g_u[:, 0] * phi[:, 0]
-    transport_u[:, -1] = g_u[:, -1] * phi[:, -1]
-    transport_v = np.zeros((grid.ny + 1, grid.nx))
-    transport_v[1:-1, :] = g_v[1:-1, :] * (phi[:-1, :] - phi[1:, :])
-    transport_v[0, :] = -g_v[0, :] * phi[0, :]
-    transport_v[-1, :] = g_v[-1, :] * phi[-1, :]
-    return transport_u, transport_v
-
-
-def _check_outflow_path(grid: Grid, discharge: np.ndarray) -> None:
-    """FlowError naming a river cell whose water body touches no open boundary."""
-    from scipy import ndimage
-
-    labels, _ = ndimage.label(grid.wet)  # 4-connected: the faces that carry flux
-    open_cells = np.zeros(grid.shape, dtype=bool)
-    open_cells[:, 0] |= grid.open_u[:, 0]
-    open_cells[:, -1] |= grid.open_u[:, -1]
-    open_cells[0, :] |= grid.open_v[0, :]
-    open_cells[-1, :] |= grid.open_v[-1, :]
-    reached = np.isin(labels, np.unique(labels[open_cells]))
-    stuck = (discharge != 0) & grid.wet & ~reached
-    if stuck.any():
-        j, i = (int(k) for k in np.argwhere(stuck)[0])
-        unit = "°" if grid.geographic else " m"
-        raise FlowError(
-            f"river discharge {discharge[j, i]:g} m³/s at cell (j={j}, i={i}) "
-            f"({grid.x_centre[i]:.6g}, {grid.y_centre[j]:.6g}){unit} has no path to an open "
-            f"boundary: its water body touches none of the open edges "
-            f"({', '.join(grid.open_boundaries) or 'none'}); open an edge it reaches or move "
-            "the river"
         )
 
 

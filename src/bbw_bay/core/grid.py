@@ -7,12 +7,12 @@ shape ``(ny+1, nx)``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from bbw_bay.errors import BadInputError
+from bbw_bay.errors import BadInputError, unknown_name
 from bbw_bay.units import EARTH_RADIUS
 
 EDGES = ("west", "east", "south", "north")
@@ -20,6 +20,99 @@ EDGES = ("west", "east", "south", "north")
 
 class GridError(BadInputError):
     """A grid was built from inconsistent or invalid input."""
+
+
+# ----------------------------------------------------------------------------- builder registry
+#: Named grid builders that live in a higher layer (the embedded gulf), filled at their import:
+#: ``"beibu"`` behind `Grid.beibu`, ``"bathymetry"`` behind `Grid.from_bathymetry`. The core
+#: never imports the gulf; ``import bbw_bay`` imports it, so the builders are always there for
+#: users of the package.
+_BUILDERS: dict[str, Callable[..., Grid]] = {}
+
+
+def register_builder(name: str, builder: Callable[..., Grid]) -> None:
+    """Register ``builder`` (a callable returning a `Grid`) under ``name`` for `build_grid`.
+
+    A later registration under the same name replaces the earlier one.
+    """
+    _BUILDERS[str(name)] = builder
+
+
+def build_grid(name: str, /, *args, **kwargs) -> Grid:
+    """The grid of the builder registered under ``name``, called with the other arguments.
+
+    Raises
+    ------
+    GridError if no builder has that name (listing the registered ones).
+    """
+    builder = _BUILDERS.get(name)
+    if builder is None:
+        if not _BUILDERS:
+            raise GridError(
+                f"no grid builder {name!r} is registered (none is): `import bbw_bay` or "
+                "`import bbw_bay.gulf.geodata` registers the embedded gulf's builders"
+            )
+        raise GridError(unknown_name("grid builder", name, _BUILDERS))
+    return builder(*args, **kwargs)
+
+
+# ----------------------------------------------------------------------------- distances
+def point_distance(
+    x0: float, y0: float, x1: np.ndarray, y1: np.ndarray, *, geographic: bool
+) -> np.ndarray:
+    """Distance [m] from (x0, y0) to points (x1, y1).
+
+    Parameters
+    ----------
+    x0, y0 : the point [lon/lat degrees if ``geographic``, else m]
+    x1, y1 : the other points, same units, any broadcastable shapes
+    geographic : great-circle (haversine) distance on a sphere of radius `EARTH_RADIUS` if True,
+        plane distance otherwise
+
+    Returns
+    -------
+    ndarray of distances [m], the broadcast shape of ``x1`` and ``y1``.
+    """
+    if not geographic:
+        return np.hypot(np.asarray(x1) - x0, np.asarray(y1) - y0)
+    lam0, phi0 = np.deg2rad(x0), np.deg2rad(y0)
+    lam1, phi1 = np.deg2rad(x1), np.deg2rad(y1)
+    a = (
+        np.sin((phi1 - phi0) / 2) ** 2
+        + np.cos(phi0) * np.cos(phi1) * np.sin((lam1 - lam0) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def nearest_wet_cell(
+    x_centre: np.ndarray,
+    y_centre: np.ndarray,
+    wet: np.ndarray,
+    x: float,
+    y: float,
+    *,
+    geographic: bool,
+) -> tuple[int, int, float]:
+    """(j, i, distance [m]) of the wet cell whose centre is nearest to (x, y).
+
+    For callers that hold coordinates and a mask rather than a `Grid` (an output dataset); a
+    grid's own is `Grid.nearest_wet`.
+
+    Parameters
+    ----------
+    x_centre, y_centre : (nx,), (ny,) cell-centre coordinates [lon/lat degrees or m]
+    wet : (ny, nx) bool, True for sea cells (at least one)
+    x, y : the point, same units
+    geographic : great-circle distance if True (see `point_distance`)
+    """
+    jj, ii = np.nonzero(np.asarray(wet, dtype=bool))
+    if jj.size == 0:
+        raise GridError("no wet cell: every cell is land")
+    d = point_distance(
+        x, y, np.asarray(x_centre)[ii], np.asarray(y_centre)[jj], geographic=geographic
+    )
+    k = int(np.argmin(d))
+    return int(jj[k]), int(ii[k]), float(d[k])
 
 
 @dataclass(frozen=True, eq=False)
@@ -155,17 +248,27 @@ class Grid:
 
     @classmethod
     def from_bathymetry(cls, *args, **kwargs) -> Grid:
-        """Build a lon/lat grid from a bathymetry and land-mask dataset (see `gulf.geodata`)."""
-        from bbw_bay.gulf.geodata import grid_from_bathymetry
+        """Build a lon/lat grid from a bathymetry and land-mask dataset.
 
-        return grid_from_bathymetry(*args, **kwargs)
+        The builder registered as ``"bathymetry"``
+        (`bbw_bay.gulf.geodata.grid_from_bathymetry`: arguments, units and returns there).
+        """
+        return build_grid("bathymetry", *args, **kwargs)
 
     @classmethod
     def beibu(cls, resolution: float = 1.0 / 30.0, **kwargs) -> Grid:
-        """The embedded Beibu Gulf grid (see `gulf.geodata.beibu_grid`); resolution in degrees."""
-        from bbw_bay.gulf.geodata import beibu_grid
+        """The embedded Beibu Gulf grid; ``resolution`` is the cell size in degrees.
 
-        return beibu_grid(resolution=resolution, **kwargs)
+        The builder registered as ``"beibu"`` (`bbw_bay.gulf.geodata.beibu_grid`: other
+        keywords there).
+
+        Examples
+        --------
+        >>> import bbw_bay as bb
+        >>> bb.Grid.beibu(resolution=1 / 15).geographic
+        True
+        """
+        return build_grid("beibu", resolution=resolution, **kwargs)
 
     @classmethod
     def _assemble(
@@ -312,22 +415,13 @@ class Grid:
 
     def distance(self, x0: float, y0: float, x1: np.ndarray, y1: np.ndarray) -> np.ndarray:
         """Distance [m] from (x0, y0) to points (x1, y1): great-circle if geographic."""
-        if not self.geographic:
-            return np.hypot(np.asarray(x1) - x0, np.asarray(y1) - y0)
-        lam0, phi0 = np.deg2rad(x0), np.deg2rad(y0)
-        lam1, phi1 = np.deg2rad(x1), np.deg2rad(y1)
-        a = (
-            np.sin((phi1 - phi0) / 2) ** 2
-            + np.cos(phi0) * np.cos(phi1) * np.sin((lam1 - lam0) / 2) ** 2
-        )
-        return 2 * EARTH_RADIUS * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+        return point_distance(x0, y0, x1, y1, geographic=self.geographic)
 
     def nearest_wet(self, x: float, y: float) -> tuple[int, int, float]:
         """(j, i, distance [m]) of the wet cell whose centre is nearest to (x, y)."""
-        jj, ii = np.nonzero(self.wet)
-        d = self.distance(x, y, self.x_centre[ii], self.y_centre[jj])
-        k = int(np.argmin(d))
-        return int(jj[k]), int(ii[k]), float(d[k])
+        return nearest_wet_cell(
+            self.x_centre, self.y_centre, self.wet, x, y, geographic=self.geographic
+        )
 
     def describe(self) -> str:
         """One line for logs: size, wet cells, spacing."""

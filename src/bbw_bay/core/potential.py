@@ -1,12 +1,15 @@
 """Irrotational (potential) transports with a prescribed divergence: one sparse Poisson solve.
 
-Used for river outflow paths and for projecting currents onto the grid's discrete divergence.
+The one home of this solve: `river_transports` carries river discharge to the open boundary
+(`Flow.from_rivers`, the barotropic circulation); `potential_transports` also projects currents
+onto the grid's discrete divergence (`bbw_bay.core.currents`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+from scipy import ndimage
 from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import spsolve
 
@@ -25,19 +28,22 @@ def potential_transports(grid: Grid, source: np.ndarray) -> tuple[np.ndarray, np
     (a flow with uniform-in-depth velocity ∝ −∇φ) and φ = 0 beyond open faces. Wet regions with
     no open face must have zero net source; their φ is pinned at one cell.
 
+    Parameters
+    ----------
+    grid : the C-grid
+    source : (ny, nx) net outflow each wet cell must have [m³/s]; 0 on land
+
     Returns
     -------
     transport_u (ny, nx+1), transport_v (ny+1, nx) [m³/s]
+
+    Raises
+    ------
+    PotentialError for a source of the wrong shape, on land, or with a net value in a wet region
+    that touches no open boundary.
     """
     g = grid
-    source = np.asarray(source, dtype=float)
-    if source.shape != g.shape:
-        raise PotentialError(f"river discharge has shape {source.shape}, expected {g.shape}")
-    if np.any(source[~g.wet] != 0):
-        j, i = np.argwhere((source != 0) & ~g.wet)[0]
-        raise PotentialError(
-            f"river discharge {source[j, i]} m³/s on the land cell (j, i) = ({j}, {i})"
-        )
+    source = _checked_source(grid, source)
     pu = np.zeros((g.ny, g.nx + 1))
     pv = np.zeros((g.ny + 1, g.nx))
     if not np.any(source):
@@ -101,3 +107,73 @@ def potential_transports(grid: Grid, source: np.ndarray) -> tuple[np.ndarray, np
     pv[0] = -cond_v[0] * phi[0]
     pv[-1] = cond_v[-1] * phi[-1]
     return pu, pv
+
+
+def river_transports(grid: Grid, discharge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Face transports [m³/s] of the potential flow carrying river discharge to the open boundary.
+
+    `potential_transports` of ``discharge`` after `check_outflow_path`: every river must reach an
+    open boundary (a closed basin has no steady outflow, even for discharges that sum to zero).
+
+    Parameters
+    ----------
+    grid : the C-grid
+    discharge : (ny, nx) river discharge into each cell [m³/s]; 0 on land
+
+    Returns
+    -------
+    transport_u (ny, nx+1), transport_v (ny+1, nx) [m³/s], divergence = ``discharge``
+    """
+    check_outflow_path(grid, discharge)
+    return potential_transports(grid, discharge)
+
+
+def check_outflow_path(grid: Grid, discharge: np.ndarray) -> None:
+    """Refuse river discharge in a water body that touches no open boundary.
+
+    Parameters
+    ----------
+    grid : the C-grid
+    discharge : (ny, nx) river discharge into each cell [m³/s]
+
+    Raises
+    ------
+    PotentialError naming the first such river cell, its position and the open edges.
+    """
+    discharge = _checked_source(grid, discharge)
+    if not discharge.any():
+        return
+    labels, _ = ndimage.label(grid.wet)  # 4-connected: the faces that carry flux
+    open_cells = np.zeros(grid.shape, dtype=bool)
+    open_cells[:, 0] |= grid.open_u[:, 0]
+    open_cells[:, -1] |= grid.open_u[:, -1]
+    open_cells[0, :] |= grid.open_v[0, :]
+    open_cells[-1, :] |= grid.open_v[-1, :]
+    reached = np.isin(labels, np.unique(labels[open_cells]))
+    stuck = (discharge != 0) & grid.wet & ~reached
+    if stuck.any():
+        j, i = (int(k) for k in np.argwhere(stuck)[0])
+        unit = "°" if grid.geographic else " m"
+        raise PotentialError(
+            f"river discharge {discharge[j, i]:g} m³/s at cell (j={j}, i={i}) "
+            f"({grid.x_centre[i]:.6g}, {grid.y_centre[j]:.6g}){unit} has no path to an open "
+            f"boundary: its water body touches none of the open edges "
+            f"({', '.join(grid.open_boundaries) or 'none'}); open an edge it reaches or move "
+            "the river"
+        )
+
+
+def _checked_source(grid: Grid, source: np.ndarray) -> np.ndarray:
+    """``source`` as a float array of the grid's shape, zero on land (PotentialError if not)."""
+    source = np.asarray(source, dtype=float)
+    if source.shape != grid.shape:
+        raise PotentialError(f"river discharge has shape {source.shape}, expected {grid.shape}")
+    if np.any(source[~grid.wet] != 0):
+        j, i = np.argwhere((source != 0) & ~grid.wet)[0]
+        raise PotentialError(
+            f"river discharge {source[j, i]} m³/s on the land cell (j, i) = ({j}, {i})"
+        )
+    return source
+
+
+__all__ = ["PotentialError", "check_outflow_path", "potential_transports", "river_transports"]

@@ -27,7 +27,7 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
-from bbw_bay.core.grid import Grid, GridError
+from bbw_bay.core.grid import Grid, GridError, register_builder
 from bbw_bay.gulf.data import sha256, verify
 
 logger = logging.getLogger(__name__)
@@ -514,6 +514,11 @@ def _beibu_cached(resolution: float, key: tuple) -> Grid:
     return grid_from_bathymetry(
         verify(BATHYMETRY_FILE), verify(LANDMASK_FILE), resolution=resolution, **dict(key)
     )
+
+
+# `Grid.beibu` and `Grid.from_bathymetry` call these (the core does not import the gulf)
+register_builder("beibu", beibu_grid)
+register_builder("bathymetry", grid_from_bathymetry)
 
 
 __all__ = [
