@@ -16,17 +16,18 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from bbw_bay.core.barotropic import box_circulation  # noqa: E402
 from bbw_bay.core.flow import centre_velocities  # noqa: E402
 from bbw_bay.gulf.circulation import (  # noqa: E402
-    box_circulation,
     load_circulation_params,
     solve_season,
     strait_transport,
 )
 from bbw_bay.gulf.geodata import beibu_grid, gulf_proper_mask  # noqa: E402
+from bbw_bay.units import SEASONS_AND_ANNUAL  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "img"
-SEASONS = ("winter", "spring", "summer", "autumn", "annual")
+SEASONS = SEASONS_AND_ANNUAL
 GYRE_BOX = dict(x_range=(106.5, 109.5), y_range=(19.5, 21.8))
 
 

@@ -17,10 +17,10 @@ import numpy as np
 
 from bbw_bay.core.flow import Flow
 from bbw_bay.core.model import Model, Tracer
-from bbw_bay.gulf.circulation import SEASONS, residual_flow, seasonal_flow
+from bbw_bay.gulf.circulation import residual_flow, seasonal_flow
 from bbw_bay.gulf.geodata import beibu_grid, gulf_proper_mask
 from bbw_bay.gulf.tides import tidal_dispersion
-from bbw_bay.units import DAY
+from bbw_bay.units import DAY, SEASONS, SEASONS_AND_ANNUAL
 
 DURATION_DAYS = 250
 #: Grid resolution [degrees]: the default 1/30°, as configs/beibu_gulf.toml
@@ -106,7 +106,7 @@ def main() -> None:
     grid = beibu_grid(resolution=RESOLUTION)
     inside = gulf_proper_mask(grid)
     print(f"{grid.describe()}; gulf proper: {inside.sum()} cells, tidal dispersion", flush=True)
-    for season in ("winter", "spring", "summer", "autumn", "annual"):
+    for season in SEASONS_AND_ANNUAL:
         t0 = time.perf_counter()
         days = efolding_days(grid, residual_flow(grid, season=season), inside)
         print(

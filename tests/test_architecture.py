@@ -34,6 +34,7 @@ ORDER = (
     "core.potential",
     "core.currents",
     "core.flow",
+    "core.barotropic",
     "core.sources",
     "core.solver",
     "core.steady",

@@ -22,6 +22,11 @@ TONNE_PER_YEAR = 1.0e6 / YEAR
 #: One Sverdrup [m³/s].
 SVERDRUP = 1.0e6
 
+#: The four seasons, in calendar order from winter (December-February).
+SEASONS = ("winter", "spring", "summer", "autumn")
+#: The four seasons and the annual mean, as config files and the CLI name them.
+SEASONS_AND_ANNUAL = (*SEASONS, "annual")
+
 
 def per_day_to_per_second(rate_per_day: float) -> float:
     """Convert a first-order rate from 1/day to 1/s."""
