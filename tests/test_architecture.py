@@ -51,6 +51,7 @@ ORDER = (
     "gulf.assemble",
     "quality",
     "quality.standards",
+    "quality.zones",
     "quality.evaluate",
     "control",
     "control.response",
