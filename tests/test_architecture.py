@@ -62,6 +62,12 @@ ORDER = (
     "plots",
     "plots.maps",
     "cli",
+    "cli.common",
+    "cli.progress",
+    "cli.reports",
+    "cli.run_commands",
+    "cli.control_commands",
+    "cli.scenario_commands",
     "cli.main",
 )
 
