@@ -1,4 +1,4 @@
-"""Example pictures of `bbw_bay.plots.maps` on the real Beibu Gulf grid: docs/img/example_*.png.
+"""Example pictures of `bbw_bay.plots` on the real Beibu Gulf grid: docs/img/example_*.png.
 
 Run from the repository root: ``python docs/make_example_figures.py`` (about 30 s on two
 cores). A docs script, not part of the package. Settings are illustrative, not a calibrated
@@ -26,12 +26,12 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 import bbw_bay as bb  # noqa: E402
+from bbw_bay import plots  # noqa: E402
 from bbw_bay.core.output import concentration_dataset  # noqa: E402
 from bbw_bay.core.steady import solve_upwind  # noqa: E402
 from bbw_bay.gulf import circulation
 from bbw_bay.gulf.loads import read_background, read_sources  # noqa: E402
 from bbw_bay.gulf.tides import tidal_dispersion  # noqa: E402
-from bbw_bay.plots import maps as plots  # noqa: E402
 from bbw_bay.quality.evaluate import evaluate, load_zones, zone_masks  # noqa: E402
 from bbw_bay.quality.standards import limit  # noqa: E402
 from bbw_bay.units import DAY, TONNE_PER_YEAR  # noqa: E402

@@ -25,7 +25,7 @@ from bbw_bay.control.scenarios import (
     plan,
     run_scenarios,
 )
-from bbw_bay.plots.maps import plot_file
+from bbw_bay.plots.files import plot_file
 from bbw_bay.quality.evaluate import evaluate
 from bbw_bay.units import TONNE_PER_YEAR
 from tests.conftest import REPO

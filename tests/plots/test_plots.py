@@ -23,8 +23,11 @@ from matplotlib.colors import LogNorm, to_hex  # noqa: E402
 from matplotlib.quiver import Quiver  # noqa: E402
 
 import bbw_bay as bb  # noqa: E402
+from bbw_bay import plots  # noqa: E402
+from bbw_bay.core.flow import centre_velocities  # noqa: E402
 from bbw_bay.core.output import concentration_dataset  # noqa: E402
-from bbw_bay.plots import maps as plots  # noqa: E402
+from bbw_bay.plots import common  # noqa: E402
+from bbw_bay.plots.common import ROBUST_PERCENTILE, nice_ceiling, time_days  # noqa: E402
 from bbw_bay.quality.standards import classify  # noqa: E402
 
 DAY = 86400.0
@@ -102,9 +105,9 @@ def test_concentration_map_default_scale_is_robust_and_not_saturated(ds):
     # cells (by count) lie above it, and the rounding adds at most 25 % (steps 1→1.2→1.5→2→2.5)
     assert np.mean(values > vmax) <= 0.005
     assert (
-        np.percentile(values, plots.ROBUST_PERCENTILE)
+        np.percentile(values, ROBUST_PERCENTILE)
         <= vmax
-        <= 1.25 * np.percentile(values, plots.ROBUST_PERCENTILE)
+        <= 1.25 * np.percentile(values, ROBUST_PERCENTILE)
     )
 
 
@@ -139,7 +142,7 @@ def test_extent_zooms_and_rescales():
     # the scale follows the cells shown: the low-x third of the ramp (≤ 0.33 mg/L in the last
     # record) gets 0.4 mg/L, the whole domain (≤ 0.9 mg/L) 1.0 mg/L
     shown = ds["DIN"].isel(time=-1, x=slice(0, 10)).values
-    expected = plots._nice_ceiling(np.nanpercentile(shown, plots.ROBUST_PERCENTILE))
+    expected = nice_ceiling(np.nanpercentile(shown, ROBUST_PERCENTILE))
     assert ax.collections[0].norm.vmax == pytest.approx(expected) == 0.4
     assert plots.concentration_map(ds, "DIN").collections[0].norm.vmax == pytest.approx(1.0)
     with pytest.raises(ValueError, match="holds no cell"):
@@ -180,14 +183,14 @@ def test_class_map_worst_factor_and_time_mean(ds):
 
 
 def test_class_legend_english_only_without_cjk_font(ds, monkeypatch):
-    monkeypatch.setattr(plots, "cjk_font", lambda: None)
+    monkeypatch.setattr(common, "cjk_font", lambda: None)
     ax = plots.class_map(ds)
     texts = "".join(t.get_text() for t in ax.get_legend().get_texts())
     assert not any("\u4e00" <= ch <= "\u9fff" for ch in texts)  # no tofu boxes
 
 
 def test_class_legend_adds_chinese_with_a_cjk_font(ds, monkeypatch):
-    monkeypatch.setattr(plots, "cjk_font", lambda: "DejaVu Sans")  # pretend one is installed
+    monkeypatch.setattr(common, "cjk_font", lambda: "DejaVu Sans")  # pretend one is installed
     assert plots.class_labels()[5] == "Worse than IV 劣四类"
 
 
@@ -214,7 +217,7 @@ def test_flow_map_arrows_point_east_for_uniform_eastward_flow():
 def test_flow_centre_velocity_is_mean_transport_over_depth_and_width():
     grid = _geographic_grid(open_boundaries=("west", "east"))
     flow = bb.Flow.steady(grid, u=0.3, v=0.0)
-    u, v = plots._flow_centre_velocities(flow, 0.0)
+    u, v = centre_velocities(flow, 0.0)
     wet = grid.wet
     # uniform face velocity 0.3 m/s on faces between cells of different depth: the transport
     # mean over the centre depth is 0.3 × mean(h_w, h_e)/h = 0.3 for a row of equal depth
@@ -277,7 +280,7 @@ def test_time_axis_in_days_when_xarray_decoded_the_times(tmp_path):
     path = tmp_path / "run.nc"
     ds.to_netcdf(path)
     with xr.open_dataset(path) as decoded:  # "seconds since 2000-01-01" -> datetime64
-        np.testing.assert_allclose(plots._time_days(decoded.load()), np.arange(6.0))
+        np.testing.assert_allclose(time_days(decoded.load()), np.arange(6.0))
 
 
 def test_timeseries_needs_a_time_dimension():
