@@ -173,3 +173,13 @@ def test_unbalanced_ports_and_land_river_are_rejected():
     q[5, 5] = 10.0
     with pytest.raises(PotentialError, match="land cell"):
         potential_transports(_basin(12, wet=wet, open_boundaries=("south",)), q)
+
+
+def test_river_in_a_closed_basin_is_refused_by_the_solver():
+    # the solver's river part is the one potential solve (core.potential.river_transports):
+    # water put into a basin without an open edge has nowhere to go
+    grid = _basin(12)
+    q = np.zeros(grid.shape)
+    q[6, 6] = 10.0
+    with pytest.raises(PotentialError, match="no path to an open boundary"):
+        BarotropicSolver(grid, friction_m_per_s=1e-3).solve(river_discharge=q)

@@ -315,7 +315,7 @@ class Grid:
         opened = tuple(dict.fromkeys(open_boundaries))
         for edge in opened:
             if edge not in EDGES:
-                raise GridError(f"unknown open boundary {edge!r}; valid edges are {EDGES}")
+                raise GridError(unknown_name("open boundary", edge, EDGES))
 
         # interior faces: flux only between two wet cells; face depth = mean of the two
         depth_u = np.zeros((ny, nx + 1))

@@ -13,6 +13,7 @@ from bbw_bay.core.flow import Flow
 from bbw_bay.core.grid import Grid
 from bbw_bay.core.model import Model, Tracer
 from bbw_bay.core.sources import PointSource
+from bbw_bay.errors import did_you_mean
 from bbw_bay.units import DAY, TONNE_PER_YEAR
 
 log = logging.getLogger(__name__)
@@ -190,7 +191,7 @@ def build_flow(
     if season not in params["season"]:
         raise ConfigError(
             f"{config.path}: flow.season = {season!r}; expected seasonal or one of "
-            f"{', '.join(params['season'])}"
+            f"{', '.join(params['season'])}" + did_you_mean(season, ["seasonal", *params["season"]])
         )
     return circulation.residual_flow(grid, season=season, params=params, river_discharge=discharge)
 

@@ -9,7 +9,6 @@ key and what was expected.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import math
 import os
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bbw_bay.core.sources import PointSource
-from bbw_bay.errors import BadInputError
+from bbw_bay.errors import BadInputError, did_you_mean
 from bbw_bay.gulf.data import forcing_path
 from bbw_bay.units import TONNE_PER_YEAR
 
@@ -39,7 +38,9 @@ LON_RANGE = (105.0, 113.0)
 LAT_RANGE = (16.0, 23.5)
 KINDS = ("river", "outfall")
 PROVINCES = ("Guangxi", "Guangdong", "Hainan", "Vietnam")
-SEASONS = ("winter", "summer", "annual")
+#: Seasons of the open-boundary background (forcing/boundary.toml): winter (Oct-Mar), summer
+#: (Apr-Sep) and the annual mean; not the four circulation seasons of `bbw_bay.units.SEASONS`.
+BACKGROUND_SEASONS = ("winter", "summer", "annual")
 
 _REQUIRED = (
     "name",
@@ -99,8 +100,7 @@ def _check_citation(where: str, key: str, citations: Mapping[str, Any]) -> None:
 def _check_unknown(where: str, keys: Sequence[str], allowed: Sequence[str]) -> None:
     for key in keys:
         if key not in allowed:
-            close = difflib.get_close_matches(key, allowed, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(key, allowed)
             raise LoadsError(f"{where}: unknown key {key!r}{hint}; allowed: {sorted(allowed)}")
 
 
@@ -115,10 +115,14 @@ def _validate_source(where: str, row: Mapping[str, Any]) -> None:
     if "name_zh" not in row and "name_vi" not in row:
         raise LoadsError(f"{where}: needs a local name, name_zh (Chinese) or name_vi (Vietnamese)")
     if row["kind"] not in KINDS:
-        raise LoadsError(f"{where}: kind must be one of {list(KINDS)}, got {row['kind']!r}")
+        raise LoadsError(
+            f"{where}: kind must be one of {list(KINDS)}, got {row['kind']!r}"
+            + did_you_mean(row["kind"], KINDS)
+        )
     if row["province"] not in PROVINCES:
         raise LoadsError(
             f"{where}: province must be one of {list(PROVINCES)}, got {row['province']!r}"
+            + did_you_mean(row["province"], PROVINCES)
         )
     cit = row["citations"]
     if not isinstance(cit, Mapping):
@@ -276,8 +280,11 @@ def read_background(
     path : boundary TOML; None reads the shipped ``forcing/boundary.toml``.
     season : "winter" (Oct-Mar), "summer" (Apr-Sep) or "annual".
     """
-    if season not in SEASONS:
-        raise LoadsError(f"unknown season {season!r}; valid seasons: {list(SEASONS)}")
+    if season not in BACKGROUND_SEASONS:
+        raise LoadsError(
+            f"unknown season {season!r}; valid seasons: {list(BACKGROUND_SEASONS)}"
+            + did_you_mean(season, BACKGROUND_SEASONS)
+        )
     file = _resolve(path, "boundary.toml")
     data = _load_toml(file)
     tracers = data.get("tracer")
@@ -289,9 +296,9 @@ def read_background(
     out = {}
     for name, table in tracers.items():
         where = f"{file}: tracer {name!r}"
-        _check_unknown(where, list(table), SEASONS + ("citations",))
+        _check_unknown(where, list(table), BACKGROUND_SEASONS + ("citations",))
         cit = table.get("citations", {})
-        for s in SEASONS:
+        for s in BACKGROUND_SEASONS:
             value = table.get(s)
             if not _is_number(value) or not 0 <= value < 1e3:
                 raise LoadsError(f"{where}: {s} must be a number in [0, 1000) mg/L, got {value!r}")

@@ -32,7 +32,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from bbw_bay.core.grid import Grid
-from bbw_bay.errors import BadInputError
+from bbw_bay.errors import BadInputError, unknown_name
 from bbw_bay.gulf.data import forcing_path
 from bbw_bay.units import EARTH_ROTATION, GRAVITY, HOUR
 
@@ -447,9 +447,7 @@ def _omega(constituent: str) -> float:
     try:
         return float(CONSTITUENT_SPEEDS[constituent])
     except KeyError:
-        raise TideError(
-            f"unknown constituent {constituent!r}; valid ones are {sorted(CONSTITUENT_SPEEDS)}"
-        ) from None
+        raise TideError(unknown_name("constituent", constituent, CONSTITUENT_SPEEDS)) from None
 
 
 def _lorentz_friction(grid: Grid, speed: np.ndarray, drag: float) -> np.ndarray:
