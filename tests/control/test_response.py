@@ -15,7 +15,6 @@ from bbw_bay.control.response import (
     contribution_maps,
     group_contributions,
     load_control_points,
-    model_variant,
     point_receptors,
     receptor_values,
     response_coefficients,
@@ -157,7 +156,7 @@ def test_contributions_plus_background_equal_a_full_upwind_solve_with_area_loads
     receptors = bay_receptors(model)
     matrix = response_coefficients(model, receptors=receptors)
     assert np.abs(matrix.diffuse[0]).max() > 0 and np.all(matrix.diffuse[1] == 0)
-    full = model_variant(model, advection="upwind").steady_state()
+    full = model.replace(advection="upwind").steady_state()
     expected = receptor_values(matrix, full, model.grid)
     np.testing.assert_allclose(matrix.concentration(), expected, rtol=ROUND_OFF)
     if mode == "ambient":

@@ -343,3 +343,45 @@ def test_moving_a_gulf_outfall_rebuilds_the_same_steady_season_flow():
     # (2.3 m³/s against face transports of order 1e4-1e5 m³/s)
     scale = np.abs(setup.flow.transport_u).max()
     assert np.abs(model.flow.transport_u - setup.flow.transport_u).max() < 1e-3 * scale
+
+
+def test_scenario_models_keep_the_monitored_sections_and_report_the_gulf_proper_budget(tmp_path):
+    # a scenario model is the base model with other sources (Model.replace): it keeps every other
+    # input, the monitored gulf-proper region and its sections included, so a scenario run
+    # reports the gulf-proper budget as the baseline run does (one season's circulation and half
+    # a day keep the test to seconds)
+    beibu = REPO / "configs" / "beibu_gulf.toml"
+    spec = load_spec(
+        write_spec(
+            tmp_path,
+            """
+            [run]
+            mode = "run"
+            [[scenario]]
+            name = "Guangxi rivers DIN -30%"
+            [[scenario.operations]]
+            op = "scale"
+            group = {province = "Guangxi", kind = "river"}
+            tracer = "DIN"
+            factor = 0.7
+            """,
+            header=(
+                f'base = "{beibu.as_posix()}"\nset = [\'flow.season="winter"\', '
+                '"run.duration_days=0.5", "run.output_interval_days=0.5"]\n'
+            ),
+        )
+    )
+    baseline, cut = plan(spec)
+    setup, model = case_model(cut, spec=spec)
+    sections = setup.model.solver.sections
+    assert sections.region is not None and sections.names
+    assert model.solver.sections.names == sections.names
+    np.testing.assert_array_equal(model.solver.sections.region, sections.region)
+    ds = run_scenarios(spec)
+    budgets = json.loads(ds.attrs["gulf_proper_budget"])
+    assert set(budgets) == {baseline.label, cut.label}
+    assert set(budgets[cut.label]["DIN"]) == set(budgets[baseline.label]["DIN"])
+    assert any(key.startswith("inflow_") for key in budgets[baseline.label]["DIN"])
+    # the cut lowers the DIN load into the gulf proper and leaves COD's unchanged
+    assert budgets[cut.label]["DIN"]["loads_in_g"] < budgets[baseline.label]["DIN"]["loads_in_g"]
+    assert budgets[cut.label]["COD"]["loads_in_g"] == budgets[baseline.label]["COD"]["loads_in_g"]

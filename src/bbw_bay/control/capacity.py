@@ -48,7 +48,7 @@ from bbw_bay.control.response import (
     Receptor,
     ResponseError,
     ResponseMatrix,
-    model_variant,
+    annual_sources,
     receptor_values,
     response_coefficients,
     select_sources,
@@ -527,7 +527,8 @@ def verify(
     forward = np.zeros(len(p.limit))
     for k, matrix in enumerate(p.matrices):
         model = models[matrix.label]
-        ds = model_variant(model, advection="upwind", loads_t_per_yr=loads).steady_state()
+        sources = annual_sources(model, loads_t_per_yr=loads)
+        ds = model.replace(advection="upwind", sources=sources).steady_state()
         values = receptor_values(matrix, ds, model.grid)[matrix.tracer_index(p.tracer)]
         rows = p.row_matrix == k
         forward[rows] = values[p.row_receptor[rows]]

@@ -44,6 +44,7 @@ import xarray as xr
 from bbw_bay.core.grid import Grid
 from bbw_bay.core.model import Model
 from bbw_bay.core.output import grid_dataset, spatial_dims
+from bbw_bay.core.sources import PointSource
 from bbw_bay.core.steady import UpwindOperator
 from bbw_bay.errors import BadInputError
 from bbw_bay.gulf.data import forcing_path, read_toml
@@ -908,25 +909,25 @@ def contribution_maps(
 
 
 # ----------------------------------------------------------------------------- checks
-def model_variant(
-    model: Model,
-    *,
-    advection: str | None = None,
-    loads_t_per_yr: Mapping[str, Mapping[str, float]] | None = None,
-    zero_background: bool = False,
-) -> Model:
-    """A copy of ``model`` with annual-mean loads (monthly factors dropped), optionally another
-    advection scheme, replaced loads or zero backgrounds (the land-based excess only).
+def annual_sources(
+    model: Model, *, loads_t_per_yr: Mapping[str, Mapping[str, float]] | None = None
+) -> list[PointSource]:
+    """The model's sources with annual-mean loads (monthly factors dropped), as the response
+    coefficients see them, optionally with some loads replaced; for ``model.replace(sources=...)``.
 
     Parameters
     ----------
-    advection : scheme of the copy (default the model's)
+    model : the model whose sources to copy
     loads_t_per_yr : {tracer: {source name: load [t/yr]}} replacing today's loads
-    zero_background : set every background to 0
+
+    Returns
+    -------
+    list of `PointSource`, in the model's order
+
+    Examples
+    --------
+    >>> upwind = model.replace(advection="upwind", sources=annual_sources(model))  # doctest: +SKIP
     """
-    tracers = {
-        n: replace(t, background=0.0) if zero_background else t for n, t in model.tracers.items()
-    }
     replaced = dict(loads_t_per_yr or {})
     known = {s.name for s in model.sources}
     for tracer, table in replaced.items():
@@ -944,26 +945,7 @@ def model_variant(
         sources.append(
             replace(src, loads=loads, monthly_load_factor=None, monthly_discharge_factor=None)
         )
-    area = model.grid.area
-    area_loads = {
-        n: np.divide(model.solver.area_loads[k], area, out=np.zeros_like(area), where=area > 0)
-        for k, n in enumerate(model.names)
-        if np.any(model.solver.area_loads[k])
-    }
-    extra = {}
-    if hasattr(model, "background_mode"):
-        extra["background_mode"] = model.background_mode
-    return Model(
-        model.grid,
-        model.flow,
-        tracers=tracers,
-        sources=sources,
-        diffusivity=model.diffusivity,
-        advection=advection or model.advection,
-        area_loads=area_loads or None,
-        return_time_days=model.return_time_days,
-        **extra,
-    )
+    return sources
 
 
 def receptor_values(matrix: ResponseMatrix, ds: xr.Dataset, grid: Grid) -> np.ndarray:
@@ -986,12 +968,13 @@ def superposition_check(model: Model, matrix: ResponseMatrix) -> dict:
 
     superposed = matrix.concentration()
     result: dict = {"advection": model.advection, "tracers": {}}
-    upwind = model_variant(model, advection="upwind").steady_state()
+    sources = annual_sources(model)
+    upwind = model.replace(advection="upwind", sources=sources).steady_state()
     full_upwind = receptor_values(matrix, upwind, model.grid)
     scheme, scheme_error = None, None
     if model.advection != "upwind":
         try:
-            own = model_variant(model).steady_state()
+            own = model.replace(sources=sources).steady_state()
             scheme = receptor_values(matrix, own, model.grid)
         except SteadyStateError as err:
             scheme_error = str(err)
@@ -1026,6 +1009,7 @@ __all__ = [
     "Receptor",
     "ResponseError",
     "ResponseMatrix",
+    "annual_sources",
     "apportionment_csv",
     "apportionment_table",
     "apportionment_dataset",
@@ -1033,7 +1017,6 @@ __all__ = [
     "default_receptors",
     "group_contributions",
     "load_control_points",
-    "model_variant",
     "parse_selector",
     "point_receptors",
     "receptor_values",

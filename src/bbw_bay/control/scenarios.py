@@ -724,32 +724,16 @@ def _setup(config: Config, season: str | None, *, steady: bool) -> assemble.Setu
     return setup
 
 
-def scenario_model(
-    setup: assemble.Setup, *, sources: Sequence[PointSource], season: str | None
-) -> Model:
-    """A model like ``setup.model`` with other sources; the flow (of circulation ``season``) is
-    rebuilt only when the discharges differ (a river moved or removed, an outfall with a
-    discharge added)."""
-    base = setup.model
-    layout = SourceLayout.build(setup.grid, sources, base.names)
-    flow = setup.flow
-    if not np.array_equal(
-        layout.discharge_field(setup.grid.shape), base.layout.discharge_field(setup.grid.shape)
-    ):
-        log.info("discharges changed: rebuilding the flow")
-        flow = assemble.build_flow(setup.config, setup.grid, list(sources), season=season)
-    # every construction setting of the base model but its sources (and flow)
-    extra = {"background_mode": base.background_mode} if hasattr(base, "background_mode") else {}
-    return Model(
-        setup.grid,
-        flow,
-        tracers=base.tracers,
-        sources=sources,
-        diffusivity=base.diffusivity,
-        advection=base.advection,
-        return_time_days=base.return_time_days,
-        **extra,
-    )
+def case_flow(setup: assemble.Setup, *, sources: Sequence[PointSource], season: str | None):
+    """The flow of ``setup`` (circulation ``season``), rebuilt only when the discharges of
+    ``sources`` differ from the setup's (a river moved or removed, an outfall with a discharge
+    added)."""
+    grid, base = setup.grid, setup.model
+    layout = SourceLayout.build(grid, sources, base.names)
+    if np.array_equal(layout.discharge_field(grid.shape), base.layout.discharge_field(grid.shape)):
+        return setup.flow
+    log.info("discharges changed: rebuilding the flow")
+    return assemble.build_flow(setup.config, grid, list(sources), season=season)
 
 
 def case_model(case: Case, *, spec: ScenarioSpec) -> tuple[assemble.Setup, Model]:
@@ -764,7 +748,9 @@ def case_model(case: Case, *, spec: ScenarioSpec) -> tuple[assemble.Setup, Model
         snap=bool(config["sources"]["snap_to_sea"]),
     )
     # the flow season build() resolved (e.g. "annual" for a steady case of a seasonal config)
-    return setup, scenario_model(setup, sources=sources, season=case.season_label)
+    flow = case_flow(setup, sources=sources, season=case.season_label)
+    # every input of the base model but its sources and flow (its monitored sections too)
+    return setup, setup.model.replace(sources=sources, flow=flow)
 
 
 def solve_case(case: Case, *, spec: ScenarioSpec) -> xr.Dataset:
@@ -781,6 +767,8 @@ def solve_case(case: Case, *, spec: ScenarioSpec) -> xr.Dataset:
         )
     else:
         ds = model.run(**setup.run_options)
+        if model.statistics.region_budget:  # the monitored region's (the gulf proper's) budget
+            ds.attrs["gulf_proper_budget"] = json.dumps(model.statistics.region_budget)
     ds.attrs["wall_seconds"] = wallclock.perf_counter() - t0
     log.info("solved %s in %.2f s", case.label, ds.attrs["wall_seconds"])
     return ds
@@ -929,6 +917,14 @@ def _combine(spec: ScenarioSpec, cases: list[Case], fields: list[xr.Dataset], zo
         for c, ds in zip(cases, fields, strict=True)
     }
     add_provenance(out, config_text=load_config(spec.base).text, budget=budgets)
+    regions = {
+        c.label: json.loads(ds.attrs["gulf_proper_budget"])
+        for c, ds in zip(cases, fields, strict=True)
+        if "gulf_proper_budget" in ds.attrs
+    }
+    out.attrs.pop("gulf_proper_budget", None)
+    if regions:  # per case, as the mass budgets
+        out.attrs["gulf_proper_budget"] = json.dumps(regions)
     out.attrs.update(
         {
             "title": spec.title or f"bbw_bay scenarios from {spec.where}",
