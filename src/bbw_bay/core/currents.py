@@ -245,7 +245,7 @@ def dataset_transports(
         dims[comp] = (x_dim, y_dim)
     t_dim = time_name
     if t_dim is None:
-        t_dim = next((d for d in fields["u"].dims if str(d).lower() in TIME_NAMES), None)
+        t_dim = next((str(d) for d in fields["u"].dims if str(d).lower() in TIME_NAMES), None)
     elif t_dim not in fields["u"].dims:
         raise CurrentsError(
             f"{label}: time dimension {t_dim!r} not in {names['u']!r} dims {fields['u'].dims}"

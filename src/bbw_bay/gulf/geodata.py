@@ -290,9 +290,9 @@ def _connect_bays(wet, sea_fraction, lon_c, lat_c, open_boundaries) -> list[str]
         j0, i0 = int(np.argmin(np.abs(lat_c - lat))), int(np.argmin(np.abs(lon_c - lon)))
         if connected[j0, i0] or sea_fraction[j0, i0] <= 0:
             continue
-        parent = {(j0, i0): None}
+        parent: dict[tuple[int, int], tuple[int, int] | None] = {(j0, i0): None}
         queue = deque([(j0, i0)])
-        end = None
+        end: tuple[int, int] | None = None
         while queue:
             j, i = queue.popleft()
             if connected[j, i]:
@@ -310,7 +310,8 @@ def _connect_bays(wet, sea_fraction, lon_c, lat_c, open_boundaries) -> list[str]
         if end is None:
             logger.warning("%s at (%gE, %gN) has no sea path to the open boundary", name, lon, lat)
             continue
-        cells, node = [], parent[end]
+        cells: list[tuple[float, float]] = []
+        node = parent[end]
         while node is not None:
             if not wet[node]:
                 wet[node] = True
@@ -398,7 +399,8 @@ def grid_from_bathymetry(
     mask, mask_label = _dataset(landmask)
     for ds, label, name in ((bathy, bathy_label, "elevation"), (mask, mask_label, "sea_fraction")):
         if name not in ds:
-            raise GridError(f"{label}: no variable {name!r}; found {sorted(ds.data_vars)}")
+            found = sorted(map(str, ds.data_vars))
+            raise GridError(f"{label}: no variable {name!r}; found {found}")
     if resolution <= 0 or lon_range[1] <= lon_range[0] or lat_range[1] <= lat_range[0]:
         raise GridError(
             f"need resolution > 0 and increasing ranges; got {resolution}, {lon_range}, {lat_range}"

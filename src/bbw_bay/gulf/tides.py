@@ -321,9 +321,10 @@ def _cached_layout(grid: Grid, coriolis: float | None) -> _Layout:
 def _face_friction(lay: _Layout, friction: float | np.ndarray, grid: Grid) -> np.ndarray:
     """Linear friction velocity r [m/s] on every flux face, from a scalar or a centre field."""
     if np.isscalar(friction):
-        if friction < 0:
-            raise TideError(f"friction must be >= 0 m/s; got {friction}")
-        return np.full(lay.face_depth.size, float(friction))
+        value = float(friction)  # type: ignore[arg-type]  # a real scalar (np.isscalar)
+        if value < 0:
+            raise TideError(f"friction must be >= 0 m/s; got {value:g}")
+        return np.full(lay.face_depth.size, value)
     r = np.asarray(friction, dtype=float)
     if r.shape != grid.shape:
         raise TideError(f"friction field has shape {r.shape}, expected (ny, nx) = {grid.shape}")
