@@ -44,15 +44,10 @@ from pathlib import Path
 import numpy as np
 
 from bbw_bay.control.capacity import build_problem, solve, verify
-from bbw_bay.control.response import (
-    ControlPoint,
-    Factorisations,
-    default_receptors,
-    point_receptors,
-    response_coefficients,
-)
+from bbw_bay.control.response import Factorisations, response_coefficients
 from bbw_bay.core.config import load_config
 from bbw_bay.gulf.assemble import build
+from bbw_bay.quality.receptors import ControlPoint, default_receptors, point_receptors
 from bbw_bay.quality.standards import TRACER_PARAMETERS
 
 REPO = Path(__file__).resolve().parents[1]

@@ -19,7 +19,8 @@ from bbw_bay.control.capacity import (
     solve,
     verify,
 )
-from bbw_bay.control.response import Receptor, ResponseMatrix, response_coefficients
+from bbw_bay.control.response import ResponseMatrix, response_coefficients
+from bbw_bay.quality.receptors import Receptor
 from bbw_bay.quality.standards import limit
 from tests.conftest import REPO
 from tests.control.test_response import bay_model, bay_receptors
@@ -263,9 +264,10 @@ def test_cli_capacity_infeasible_exits_0_with_the_reason_and_bad_input_exits_2(t
 
 
 def test_gulf_guangxi_rivers_minimum_din_cut_meets_class_ii_in_a_forward_run():
-    from bbw_bay.control.response import Factorisations, default_receptors, select_receptors
+    from bbw_bay.control.response import Factorisations
     from bbw_bay.core.config import load_config
     from bbw_bay.gulf.assemble import build
+    from bbw_bay.quality.receptors import default_receptors, select_receptors
 
     model = build(load_config(REPO / "configs" / "beibu_gulf.toml", []), steady=True).model
     receptors = select_receptors(default_receptors(model.grid), "province=Guangxi")

@@ -17,9 +17,10 @@ from bbw_bay.control.ensembles import (
     neutral_member,
     run_capacity_ensemble,
 )
-from bbw_bay.control.response import ControlPoint, point_receptors, response_coefficients
+from bbw_bay.control.response import response_coefficients
 from bbw_bay.core.config import load_config
 from bbw_bay.gulf.assemble import build
+from bbw_bay.quality.receptors import ControlPoint, point_receptors
 from tests.conftest import REPO
 
 CHANNEL = REPO / "configs" / "channel.toml"

@@ -13,13 +13,13 @@ from bbw_bay.cli.reports import superposition_lines
 def receptors_from_args(model, args):
     """Control points (--points, default the shipped file on lon/lat grids) and zone means
     (--zones, default the shipped zones on lon/lat grids), filtered by --receptors."""
-    from bbw_bay.control.response import (
+    from bbw_bay.quality.receptors import (
         load_control_points,
         point_receptors,
         select_receptors,
         zone_receptors,
     )
-    from bbw_bay.quality.evaluate import load_zones
+    from bbw_bay.quality.zones import load_zones
 
     grid = model.grid
     shipped = grid.geographic
@@ -40,15 +40,14 @@ def receptors_from_args(model, args):
 
 
 def cmd_apportion(args) -> int:
-    from bbw_bay.control.response import (
-        Factorisations,
+    from bbw_bay.control.apportion import (
         apportionment_csv,
         apportionment_dataset,
         apportionment_table,
         contribution_maps,
-        response_coefficients,
         superposition_check,
     )
+    from bbw_bay.control.response import Factorisations, response_coefficients
     from bbw_bay.core.config import load_config
     from bbw_bay.core.output import add_provenance, write_netcdf
     from bbw_bay.gulf.assemble import build

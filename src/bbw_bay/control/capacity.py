@@ -45,8 +45,6 @@ from scipy.optimize import linprog
 
 from bbw_bay.control.response import (
     Factorisations,
-    Receptor,
-    ResponseError,
     ResponseMatrix,
     annual_sources,
     receptor_values,
@@ -55,6 +53,7 @@ from bbw_bay.control.response import (
 )
 from bbw_bay.core.model import Model
 from bbw_bay.errors import BadInputError
+from bbw_bay.quality.receptors import Receptor
 from bbw_bay.quality.standards import StandardsError, parameter
 
 log = logging.getLogger(__name__)
@@ -744,7 +743,6 @@ __all__ = [
     "CapacityError",
     "CapacityProblem",
     "CapacityResult",
-    "ResponseError",
     "allowable_loads",
     "build_problem",
     "capacity_csv",

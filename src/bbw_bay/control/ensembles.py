@@ -55,7 +55,7 @@ from bbw_bay.control.capacity import (
     tracer_limit,
 )
 from bbw_bay.control.executors import run_tasks
-from bbw_bay.control.response import Receptor, default_receptors, select_sources
+from bbw_bay.control.response import select_sources
 from bbw_bay.control.scenarios import (
     DETERMINISTIC_ERRORS,
     SEASONS,
@@ -78,6 +78,7 @@ from bbw_bay.core.config import load_config
 from bbw_bay.core.model import Model
 from bbw_bay.core.output import add_provenance
 from bbw_bay.quality.evaluate import evaluate
+from bbw_bay.quality.receptors import Receptor, default_receptors
 
 log = logging.getLogger(__name__)
 
