@@ -16,17 +16,20 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 from bbw_bay.core.flow import Flow  # noqa: E402
 from bbw_bay.core.grid import Grid  # noqa: E402
 from bbw_bay.core.model import InstabilityError, Model, ModelError, Tracer  # noqa: E402
+from bbw_bay.core.shallow_water import BoundaryElevation, ShallowWater  # noqa: E402
 from bbw_bay.core.solver import StabilityError  # noqa: E402
 from bbw_bay.core.sources import PointSource  # noqa: E402
 from bbw_bay.gulf import geodata as _geodata  # noqa: E402, F401  (registers Grid.beibu)
 
 __all__ = [
+    "BoundaryElevation",
     "Flow",
     "Grid",
     "InstabilityError",
     "Model",
     "ModelError",
     "PointSource",
+    "ShallowWater",
     "StabilityError",
     "Tracer",
     "__version__",

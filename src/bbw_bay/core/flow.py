@@ -7,6 +7,8 @@ northward). Faces that carry no flux (land, closed edges) hold exactly zero.
 
 from __future__ import annotations
 
+import uuid
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,6 +36,10 @@ class Flow:
     transport_v : (nt, ny+1, nx) y-face transports [m³/s]
     periodic : if True, time-varying fields repeat with period ``period`` [s]
     period : length of one cycle for periodic flows [s]
+    volumes : None (volumes fixed at the grid's), or (nt, ny, nx) cell volumes [m³] at ``times``
+        for a flow on moving volumes (`from_hydrodynamics`): then transport_u (nt−1, ny, nx+1)
+        and transport_v hold the mean transports of the intervals between the times, and
+        V(t_k+1) = V(t_k) + Δt_k (Σ inflows − Σ outflows + sources) holds to round-off
     """
 
     grid: Grid
@@ -42,6 +48,7 @@ class Flow:
     transport_v: np.ndarray
     periodic: bool = False
     period: float = 0.0
+    volumes: np.ndarray | None = None
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -155,14 +162,94 @@ class Flow:
         times, transport_u, transport_v = dataset_transports(grid, source, **kwargs)
         return cls.series(grid, times, transport_u, transport_v)
 
+    @classmethod
+    def from_hydrodynamics(cls, hd, *, grid: Grid | None = None, periodic: bool = False) -> Flow:
+        """A flow on moving volumes from a `bbw_bay.core.shallow_water.ShallowWater.run` result.
+
+        ``hd`` holds total_depth snapshots [m] and interval-mean transport_x/transport_y [m³/s];
+        cell volumes are area × total depth. ``grid`` defaults to the run's own grid (or one
+        rebuilt from ``hd``). ``periodic=True`` repeats the stored period (first to last time)
+        cyclically, as a hydrodynamic database is reused through a year.
+        """
+        grid = grid if grid is not None else _hydrodynamics_grid(hd)
+        times = np.asarray(hd["time"].values, dtype=float)
+        tu = np.array(hd["transport_x"].values[1:], dtype=float)
+        tv = np.array(hd["transport_y"].values[1:], dtype=float)
+        volumes = np.asarray(hd["total_depth"].values, dtype=float) * grid.area[None]
+        if tu.shape[1:] != (grid.ny, grid.nx + 1) or volumes.shape[1:] != grid.shape:
+            raise FlowError(f"hydrodynamics of shape {volumes.shape[1:]} on a grid {grid.shape}")
+        if times.size < 2 or np.any(np.diff(times) <= 0):
+            raise FlowError("hydrodynamics need at least two strictly increasing output times")
+        river = np.asarray(hd["river_discharge"].values) if "river_discharge" in hd else 0.0
+        dt = np.diff(times)[:, None, None]
+        net_in = (tu[:, :, :-1] - tu[:, :, 1:]) + (tv[:, :-1, :] - tv[:, 1:, :]) + river
+        mismatch = np.abs(volumes[1:] - volumes[:-1] - dt * net_in)
+        scale = float(np.abs(volumes).max()) + 1e-300
+        if float(mismatch.max()) > 1e-9 * scale:
+            k, j, i = (int(a) for a in np.unravel_index(int(np.argmax(mismatch)), mismatch.shape))
+            raise FlowError(
+                f"hydrodynamics are not volume-consistent: V(t+Δt) − V(t) − Δt ΣQ = "
+                f"{mismatch[k, j, i]:.3g} m³ at interval {k}, cell (j={j}, i={i}); the face "
+                "transports must be interval means and the volumes snapshots of one run"
+            )
+        for arr in (times, tu, tv, volumes):
+            arr.setflags(write=False)
+        return cls(
+            grid,
+            times,
+            np.ascontiguousarray(tu),
+            np.ascontiguousarray(tv),
+            periodic=periodic,
+            period=float(times[-1] - times[0]) if periodic else 0.0,
+            volumes=np.ascontiguousarray(volumes),
+        )
+
     # ------------------------------------------------------------------ queries
     @property
     def is_steady(self) -> bool:
         """True when the flow does not change in time."""
         return self.times.size == 1
 
+    @property
+    def moving(self) -> bool:
+        """True for a flow on moving volumes (see ``volumes``)."""
+        return self.volumes is not None
+
+    def interval(self, time: float) -> tuple[int, float, int]:
+        """(k, offset [s] into interval k, cycle number) of a moving flow at ``time`` [s].
+
+        Interval k runs from times[k] (included) to times[k+1]; past the end of a periodic flow
+        the cycle number counts the repeats; a non-periodic flow holds its first/last interval.
+        """
+        t = self.times
+        cycle = 0
+        if self.periodic:
+            cycle = int(np.floor((time - t[0]) / self.period + 1e-12))
+            time = time - cycle * self.period
+        k = int(np.clip(np.searchsorted(t, time, side="right") - 1, 0, t.size - 2))
+        return k, time - t[k], cycle
+
+    def storage_rate(self, k: int) -> np.ndarray:
+        """(ny, nx) dV/dt [m³/s] of interval k of a moving flow (zeros for fixed volumes)."""
+        if self.volumes is None:
+            return np.zeros(self.grid.shape)
+        return (self.volumes[k + 1] - self.volumes[k]) / (self.times[k + 1] - self.times[k])
+
+    def volume_at(self, time: float) -> np.ndarray:
+        """(ny, nx) cell volumes [m³] at ``time`` (the grid's for fixed volumes)."""
+        if self.volumes is None:
+            return self.grid.volume
+        k, offset, _ = self.interval(time)
+        return self.volumes[k] + offset * self.storage_rate(k)
+
     def at(self, time: float) -> tuple[np.ndarray, np.ndarray]:
-        """(transport_u, transport_v) at ``time`` [s], linearly interpolated (new arrays)."""
+        """(transport_u, transport_v) at ``time`` [s], linearly interpolated (new arrays).
+
+        On moving volumes: the mean transports of the interval holding ``time``.
+        """
+        if self.volumes is not None:
+            k = self.interval(time)[0]
+            return self.transport_u[k], self.transport_v[k]
         if self.is_steady:
             return self.transport_u[0], self.transport_v[0]
         k, w = self._bracket(time)
@@ -184,9 +271,15 @@ class Flow:
         return k, (time - t[k]) / (t[k + 1] - t[k])
 
     def divergence(self, time: float = 0.0) -> np.ndarray:
-        """(ny, nx) net outflow of each cell [m³/s] (east − west + north − south transports)."""
+        """(ny, nx) net outflow of each cell [m³/s] (east − west + north − south transports).
+
+        On moving volumes the storage rate dV/dt is added: what sources must supply.
+        """
         u, v = self.at(time)
-        return (u[:, 1:] - u[:, :-1]) + (v[1:, :] - v[:-1, :])
+        net = (u[:, 1:] - u[:, :-1]) + (v[1:, :] - v[:-1, :])
+        if self.volumes is not None:
+            net = net + self.storage_rate(self.interval(time)[0])
+        return net
 
     def max_outflow_rate(self) -> np.ndarray:
         """(ny, nx) largest total outflow over all fields [m³/s] per cell."""
@@ -197,6 +290,10 @@ class Flow:
 
     def with_transports_scaled(self, factor: float) -> Flow:
         """A copy with every transport multiplied by ``factor``."""
+        if self.volumes is not None:
+            raise FlowError(
+                "a flow on moving volumes cannot be scaled (its volumes would not follow)"
+            )
         return Flow(
             self.grid,
             self.times,
@@ -205,6 +302,38 @@ class Flow:
             periodic=self.periodic,
             period=self.period,
         )
+
+
+#: Grids of shallow-water runs in this process, by the key a run stores in its dataset's attrs.
+_HYDRO_GRIDS: weakref.WeakValueDictionary[str, Grid] = weakref.WeakValueDictionary()
+
+
+def register_hydrodynamics_grid(grid: Grid) -> str:
+    """Key under which `Flow.from_hydrodynamics` finds ``grid`` again (same object)."""
+    for key, known in _HYDRO_GRIDS.items():
+        if known is grid:
+            return key
+    key = uuid.uuid4().hex
+    _HYDRO_GRIDS[key] = grid
+    return key
+
+
+def _hydrodynamics_grid(hd) -> Grid:
+    """The grid of a shallow-water run: the registered object, else rebuilt from ``hd``."""
+    known = _HYDRO_GRIDS.get(str(hd.attrs.get("grid_key", "")))
+    if known is not None:
+        return known
+    x_edge = np.asarray(hd["x_face"].values, dtype=float)
+    y_edge = np.asarray(hd["y_face"].values, dtype=float)
+    opened = tuple(e for e in str(hd.attrs.get("open_boundaries", "")).split(",") if e)
+    depth, wet = hd["bed_depth"].values, hd["sea"].values.astype(bool)
+    if int(hd.attrs.get("geographic", 0)):
+        return Grid.geographic_grid(x_edge, y_edge, depth=depth, wet=wet, open_boundaries=opened)
+    dx, dy = float(np.diff(x_edge).mean()), float(np.diff(y_edge).mean())
+    return Grid.cartesian(
+        x_edge.size - 1, y_edge.size - 1, dx=dx, dy=dy, depth=depth, wet=wet,
+        open_boundaries=opened,
+    )  # fmt: skip
 
 
 def outflow_sum(transport_u: np.ndarray, transport_v: np.ndarray) -> np.ndarray:

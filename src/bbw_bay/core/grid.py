@@ -124,8 +124,9 @@ class Grid:
     x_centre, y_centre : (nx,), (ny,) cell-centre coordinates [m, or degrees lon/lat if geographic]
     x_edge, y_edge : (nx+1,), (ny+1,) face coordinates [m or degrees]
     geographic : True for a lon/lat grid with spherical metrics
-    depth : (ny, nx) still-water depth at centres [m], 0 on land
-    wet : (ny, nx) bool, True for sea cells
+    depth : (ny, nx) still-water depth at centres [m], 0 on land; negative on floodable
+        ground (bed above the datum), which only a shallow-water run wets
+    wet : (ny, nx) bool, True for sea cells (cells that can hold water)
     area : (ny, nx) horizontal cell area [m²]
     length_u : (ny, nx+1) length of each x-face [m]
     length_v : (ny+1, nx) length of each y-face [m]
@@ -287,8 +288,8 @@ class Grid:
     ) -> Grid:
         nx, ny = x_edge.size - 1, y_edge.size - 1
         depth_arr = np.broadcast_to(np.asarray(depth, dtype=float), (ny, nx)).copy()
-        if wet is None:
-            wet_arr = depth_arr > 0
+        if wet is None:  # a negative depth is floodable ground above the datum; 0 is land
+            wet_arr = np.isfinite(depth_arr) & (depth_arr != 0)
         else:
             wet_arr = np.asarray(wet, dtype=bool)
             if wet_arr.shape != (ny, nx):
@@ -304,11 +305,6 @@ class Grid:
                 f"{centre[1]:.6g}){'°' if geographic else ' m'}; fill the gap in the bathymetry "
                 "or mark those cells as land"
             )
-        if np.any(depth_arr[wet_arr] <= 0):
-            bad = tuple(int(k) for k in np.argwhere((depth_arr <= 0) & wet_arr)[0])
-            raise GridError(
-                f"depth must be > 0 m at wet cells; found {depth_arr[bad]} at (j, i) = {bad}"
-            )
         if not wet_arr.any():
             raise GridError("the grid has no wet cell: every cell is land (check the land mask)")
         depth_arr = np.where(wet_arr, depth_arr, 0.0)
@@ -317,27 +313,29 @@ class Grid:
             if edge not in EDGES:
                 raise GridError(unknown_name("open boundary", edge, EDGES))
 
-        # interior faces: flux only between two wet cells; face depth = mean of the two
+        # interior faces: flux only between two cells below the datum; face depth = their mean
+        # (floodable cells, depth <= 0, carry water only in a shallow-water run)
+        below = wet_arr & (depth_arr > 0)
         depth_u = np.zeros((ny, nx + 1))
-        both = wet_arr[:, :-1] & wet_arr[:, 1:]
+        both = below[:, :-1] & below[:, 1:]
         depth_u[:, 1:-1] = np.where(both, 0.5 * (depth_arr[:, :-1] + depth_arr[:, 1:]), 0.0)
         depth_v = np.zeros((ny + 1, nx))
-        both = wet_arr[:-1, :] & wet_arr[1:, :]
+        both = below[:-1, :] & below[1:, :]
         depth_v[1:-1, :] = np.where(both, 0.5 * (depth_arr[:-1, :] + depth_arr[1:, :]), 0.0)
         open_u = np.zeros((ny, nx + 1), dtype=bool)
         open_v = np.zeros((ny + 1, nx), dtype=bool)
         if "west" in opened:
             open_u[:, 0] = wet_arr[:, 0]
-            depth_u[:, 0] = depth_arr[:, 0]
+            depth_u[:, 0] = np.maximum(depth_arr[:, 0], 0.0)
         if "east" in opened:
             open_u[:, -1] = wet_arr[:, -1]
-            depth_u[:, -1] = depth_arr[:, -1]
+            depth_u[:, -1] = np.maximum(depth_arr[:, -1], 0.0)
         if "south" in opened:
             open_v[0, :] = wet_arr[0, :]
-            depth_v[0, :] = depth_arr[0, :]
+            depth_v[0, :] = np.maximum(depth_arr[0, :], 0.0)
         if "north" in opened:
             open_v[-1, :] = wet_arr[-1, :]
-            depth_v[-1, :] = depth_arr[-1, :]
+            depth_v[-1, :] = np.maximum(depth_arr[-1, :], 0.0)
         x_centre = 0.5 * (x_edge[:-1] + x_edge[1:])
         y_centre = 0.5 * (y_edge[:-1] + y_edge[1:])
         arrays = dict(
@@ -383,8 +381,8 @@ class Grid:
 
     @property
     def volume(self) -> np.ndarray:
-        """(ny, nx) water volume of each cell [m³], 0 on land."""
-        return self.area * self.depth
+        """(ny, nx) water volume of each cell at the datum [m³], 0 on land and floodable ground."""
+        return self.area * np.maximum(self.depth, 0.0)
 
     @property
     def flux_u(self) -> np.ndarray:
