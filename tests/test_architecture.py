@@ -17,12 +17,25 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "bbw_bay"
 
 #: The subpackages (and top-level modules) in the order a user writes a script, lowest first.
-LAYERS = ("units", "errors", "core", "gulf", "quality", "control", "plots", "cli")
+LAYERS = (
+    "version",
+    "version",
+    "units",
+    "errors",
+    "core",
+    "gulf",
+    "quality",
+    "control",
+    "plots",
+    "cli",
+    "__main__",
+)
 
 #: The module order, lowest first: a module may import only modules above it in this list.
 #: Modules of one layer stay together, in the order of LAYERS. Names are relative to bbw_bay;
 #: a package's ``__init__`` is named by the package.
 ORDER = (
+    "version",
     "units",
     "errors",
     "core",
@@ -41,11 +54,13 @@ ORDER = (
     "core.steady",
     "core.output",
     "core.shallow_water",
-    "core.model",
+    "core.checkpoint",
     "core.simulation",
+    "core.model",
     "core.verification",
     "gulf",
     "gulf.data",
+    "gulf.coastline",
     "gulf.geodata",
     "gulf.circulation",
     "gulf.tides",
@@ -55,20 +70,32 @@ ORDER = (
     "quality.standards",
     "quality.zones",
     "quality.evaluate",
+    "quality.observations",
+    "quality.skill",
+    "quality.validation",
     "quality.selectors",
     "quality.receptors",
     "control",
     "control.response",
     "control.apportion",
     "control.capacity",
+    "control.calibration",
+    "control.calibration_output",
     "control.executors",
+    "control.scenario_spec",
+    "control.scenario_ops",
+    "control.scenario_compare",
     "control.scenarios",
+    "control.ensemble_spec",
     "control.ensembles",
+    "control.capacity_ensemble",
     "plots",
     "plots.common",
+    "plots.overlays",
     "plots.maps",
     "plots.series",
     "plots.charts",
+    "plots.validation",
     "plots.files",
     "cli",
     "cli.common",
@@ -77,7 +104,9 @@ ORDER = (
     "cli.run_commands",
     "cli.control_commands",
     "cli.scenario_commands",
+    "cli.observation_commands",
     "cli.main",
+    "__main__",
 )
 
 #: Upward imports allowed on purpose. Empty, and it stays empty: a convenience constructor that
