@@ -10,13 +10,13 @@ import xarray as xr
 
 from bbw_bay.cli.main import main
 from bbw_bay.control.capacity import allowable_loads, tracer_limit
-from bbw_bay.control.ensembles import (
+from bbw_bay.control.capacity_ensemble import (
     capacity_band_table,
-    load_ensemble,
-    member_model,
     neutral_member,
     run_capacity_ensemble,
 )
+from bbw_bay.control.ensemble_spec import load_ensemble
+from bbw_bay.control.ensembles import member_model
 from bbw_bay.control.response import response_coefficients
 from bbw_bay.core.config import load_config
 from bbw_bay.gulf.assemble import build

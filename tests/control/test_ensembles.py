@@ -13,15 +13,13 @@ import pytest
 import xarray as xr
 
 from bbw_bay.cli.main import main
-from bbw_bay.control.ensembles import (
+from bbw_bay.control.ensemble_spec import (
     EnsembleError,
-    check,
     draw_members,
-    evaluate_member,
     load_ensemble,
     parse_ensemble,
-    run_ensemble,
 )
+from bbw_bay.control.ensembles import check, evaluate_member, run_ensemble
 from bbw_bay.control.executors import TaskFailure, run_tasks
 from bbw_bay.core.steady import SteadyStateError
 from tests.conftest import REPO
@@ -231,7 +229,7 @@ def test_cli_ensemble_writes_members_and_summary(spec_path, tmp_path, capsys):
             UNCERTAIN.replace('"transport.diffusivity_m2_per_s"', '"transport.advection"'),
             "key must name a numeric config value",
         ),
-        (UNCERTAIN.replace('tracer = "DIN"', 'tracer = "DIM"'), "no tracer 'DIM'"),
+        (UNCERTAIN.replace('tracer = "DIN"', 'tracer = "DIM"'), "unknown tracer 'DIM'"),
         (UNCERTAIN.replace('kind = "decay"', 'kind = "decays"'), "kind must be one of"),
     ],
 )
@@ -245,7 +243,8 @@ def test_bad_ensemble_files_are_named(tmp_path, body, expected):
 def test_unknown_source_in_a_load_group_is_reported_before_any_solve(tmp_path, capsys):
     spec = write_spec(tmp_path, UNCERTAIN.replace('group = {kind = "river"}', 'source = "rivr"'))
     assert main(["ensemble", spec, "-o", str(tmp_path / "x.nc")]) == 2
-    assert "no source 'rivr'; did you mean 'river'" in capsys.readouterr().err
+    expected = "unknown source 'rivr'; expected one of outfall, river (did you mean 'river'?)"
+    assert expected in capsys.readouterr().err
 
 
 def test_shipped_ensemble_file_is_valid_for_the_gulf():

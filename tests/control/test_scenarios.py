@@ -15,16 +15,9 @@ import pytest
 import xarray as xr
 
 from bbw_bay.cli.main import main
-from bbw_bay.control.scenarios import (
-    ScenarioError,
-    case_model,
-    comparison_rows,
-    comparison_table,
-    default_zones,
-    load_spec,
-    plan,
-    run_scenarios,
-)
+from bbw_bay.control.scenario_compare import comparison_rows, comparison_table, default_zones
+from bbw_bay.control.scenario_spec import ScenarioError, load_spec
+from bbw_bay.control.scenarios import case_model, plan, run_scenarios
 from bbw_bay.plots.files import plot_file
 from bbw_bay.quality.evaluate import evaluate
 from bbw_bay.units import TONNE_PER_YEAR
@@ -250,7 +243,7 @@ def test_shipped_scenario_files_are_valid_for_the_gulf():
 BAD = {
     "unknown source": (
         'operations = [{op = "scale", source = "outfal", factor = 0.5}]',
-        "no source 'outfal'; did you mean 'outfall'",
+        "unknown source 'outfal'; expected one of outfall, river (did you mean 'outfall'?)",
     ),
     "unknown op": (
         'operations = [{op = "scael", group = "all", factor = 0.5}]',
@@ -263,7 +256,7 @@ BAD = {
     ),
     "unknown tracer": (
         'operations = [{op = "scale", group = "all", tracer = "DIM", factor = 0.5}]',
-        "no tracer 'DIM'; did you mean 'DIN'",
+        "unknown tracer 'DIM'; expected one of COD, DIN, PO4 (did you mean 'DIN'?)",
     ),
     "source and group": (
         'operations = [{op = "remove", source = "river", group = "all"}]',
@@ -314,7 +307,7 @@ def test_bad_scenarios_name_file_scenario_key_and_expectation(tmp_path, case):
             'operations = [{op = "season", season = "summer"}]\n',
             "needs a single-season file",
         ),
-        ("[runn]\n", "unknown key 'runn' in the top level; did you mean 'run'?"),
+        ("[runn]\n", "unknown key 'runn' in the top level (did you mean 'run'?)"),
         ("[run]\nsteady_max_iterations = 0\n", "run.steady_max_iterations must be an integer >= 1"),
     ],
 )

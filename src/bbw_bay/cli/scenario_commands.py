@@ -12,7 +12,9 @@ from bbw_bay.cli.progress import task_progress
 
 def cmd_scenarios(args) -> int:
     from bbw_bay.control.executors import open_executor
-    from bbw_bay.control.scenarios import comparison_table, load_spec, run_scenarios, to_csv
+    from bbw_bay.control.scenario_compare import comparison_table, to_csv
+    from bbw_bay.control.scenario_spec import load_spec
+    from bbw_bay.control.scenarios import run_scenarios
     from bbw_bay.core.output import write_netcdf
 
     spec = load_spec(args.spec)
@@ -43,13 +45,9 @@ def cmd_scenarios(args) -> int:
 
 
 def cmd_ensemble(args) -> int:
-    from bbw_bay.control.ensembles import (
-        capacity_band_table,
-        ensemble_table,
-        load_ensemble,
-        run_capacity_ensemble,
-        run_ensemble,
-    )
+    from bbw_bay.control.capacity_ensemble import capacity_band_table, run_capacity_ensemble
+    from bbw_bay.control.ensemble_spec import load_ensemble
+    from bbw_bay.control.ensembles import ensemble_table, run_ensemble
     from bbw_bay.control.executors import open_executor
     from bbw_bay.core.output import write_netcdf
 
@@ -111,7 +109,8 @@ def _ensemble_capacity_options(args, spec) -> dict | None:
         ) from None
     receptors = None
     if args.points or args.zones or args.receptors:
-        from bbw_bay.control.ensembles import member_model, neutral_member
+        from bbw_bay.control.capacity_ensemble import neutral_member
+        from bbw_bay.control.ensembles import member_model
 
         receptors = receptors_from_args(member_model(neutral_member(spec), spec=spec), args)
     return {

@@ -52,7 +52,7 @@ from bbw_bay.control.response import (
     select_sources,
 )
 from bbw_bay.core.model import Model
-from bbw_bay.errors import BadInputError
+from bbw_bay.errors import BadInputError, unknown_name
 from bbw_bay.quality.receptors import Receptor
 from bbw_bay.quality.standards import StandardsError, parameter
 
@@ -141,6 +141,14 @@ def tracer_limit(tracer: str, target_class: int) -> float:
     return float(p.limits[target_class - 1])
 
 
+def check_options(*, mode: str, growth: float) -> None:
+    """CapacityError for an unknown ``mode`` or a ``growth`` below 0 (NaN included)."""
+    if mode not in MODES:
+        raise CapacityError(unknown_name("mode", mode, MODES))
+    if not growth >= 0:
+        raise CapacityError(f"growth must be >= 0 (a fraction; inf for no bound), got {growth}")
+
+
 def build_problem(
     matrices: ResponseMatrix | Sequence[ResponseMatrix],
     *,
@@ -166,10 +174,7 @@ def build_problem(
     matrices = (matrices,) if isinstance(matrices, ResponseMatrix) else tuple(matrices)
     if not matrices:
         raise CapacityError("no response matrices given")
-    if mode not in MODES:
-        raise CapacityError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
-    if not (growth >= 0):
-        raise CapacityError(f"growth must be >= 0 (a fraction; inf for no bound), got {growth}")
+    check_options(mode=mode, growth=growth)
     if target_class is not None and target_class not in (1, 2, 3, 4):
         raise CapacityError(f"target_class must be 1..4, got {target_class!r}")
     first = matrices[0]
@@ -748,6 +753,7 @@ __all__ = [
     "capacity_csv",
     "capacity_dataset",
     "capacity_table",
+    "check_options",
     "solve",
     "tracer_limit",
     "verify",

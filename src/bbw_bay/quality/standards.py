@@ -32,14 +32,13 @@ Sources for the limits (``Parameter.source``):
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
 
-from bbw_bay.errors import BadInputError
+from bbw_bay.errors import BadInputError, unknown_name
 
 #: Class codes: 1..4 = GB 3097 Class I..IV, 5 = worse than Class IV, 0 = no value (NaN or land).
 NO_VALUE = 0
@@ -251,10 +250,8 @@ def parameter(name: str) -> Parameter:
     if key in PARAMETERS:
         return PARAMETERS[key]
     known = sorted(set(PARAMETERS) | set(TRACER_PARAMETERS))
-    close = difflib.get_close_matches(name, known, n=3)
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise StandardsError(
-        f"no GB 3097-1997 parameter {name!r}{hint} (known: {', '.join(known)}). "
+        unknown_name("GB 3097-1997 parameter", name, known) + ". "
         "COD_Cr (dichromate) has no GB 3097 limit: convert it to the permanganate COD first."
     )
 
