@@ -168,7 +168,11 @@ def test_info_reports_what_produced_a_file(tmp_path, capsys):
 def test_verify_command_passes_its_analytic_cases(capsys):
     assert run_cli("verify") == 0
     out = capsys.readouterr().out
-    assert out.count("PASS") == 3 and "relative_l1_error" in out
+    from bbw_bay.core.verification import CASES
+
+    # one PASS per case, the shallow-water cases (Thacker, lake at rest, channel tide) included
+    assert out.count("PASS") == len(CASES) == 6 and "relative_l1_error" in out
+    assert "max_surface_deviation_m" in out and "depth_mean_abs_error_m_1T" in out
 
 
 def test_plot_command_writes_a_png(tmp_path):
