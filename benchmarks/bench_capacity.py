@@ -43,7 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bbw_bay.control.capacity import build_problem, solve, verify
+from bbw_bay.control.capacity import build_problem, solve
+from bbw_bay.control.capacity_report import verify
 from bbw_bay.control.response import Factorisations, response_coefficients
 from bbw_bay.core.config import load_config
 from bbw_bay.gulf.assemble import build

@@ -79,6 +79,8 @@ ORDER = (
     "control.response",
     "control.apportion",
     "control.capacity",
+    "control.capacity_report",
+    "control.capacity_run",
     "control.calibration",
     "control.calibration_output",
     "control.executors",

@@ -8,15 +8,12 @@ import numpy as np
 import pytest
 
 from bbw_bay.cli import main as cli
-from bbw_bay.control.capacity import (
+from bbw_bay.control.capacity import CapacityError, allowable_loads, build_problem, solve
+from bbw_bay.control.capacity_report import (
     VERIFY_RTOL,
-    CapacityError,
-    allowable_loads,
-    build_problem,
     capacity_csv,
     capacity_dataset,
     capacity_table,
-    solve,
     verify,
 )
 from bbw_bay.control.response import ResponseMatrix, response_coefficients

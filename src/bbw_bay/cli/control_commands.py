@@ -120,12 +120,11 @@ def cmd_apportion(args) -> int:
 
 
 def cmd_capacity(args) -> int:
-    from bbw_bay.control.capacity import (
-        build_problem,
+    from bbw_bay.control.capacity import build_problem, solve
+    from bbw_bay.control.capacity_report import (
         capacity_csv,
         capacity_dataset,
         capacity_table,
-        solve,
         verify,
     )
     from bbw_bay.control.response import Factorisations, response_coefficients, select_sources

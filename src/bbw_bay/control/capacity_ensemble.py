@@ -17,13 +17,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from bbw_bay.control.capacity import (
-    CapacityError,
-    allowable_loads,
-    capacity_dataset,
-    check_options,
-    tracer_limit,
-)
+from bbw_bay.control.capacity import CapacityError, allowable_loads, check_options, tracer_limit
+from bbw_bay.control.capacity_report import capacity_dataset
 from bbw_bay.control.ensemble_spec import EnsembleSpec, load_ensemble
 from bbw_bay.control.ensembles import check, member_model, run_ensemble
 from bbw_bay.control.response import select_sources
