@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import numpy as np
 import xarray as xr
 
-from bbw_bay.plots.common import PlotError, new_axes
+from bbw_bay.plots.common import ROMAN, PlotError, new_axes
 
 
 def _table(data, row_dim: str, col_dim: str, what: str):
@@ -57,51 +57,79 @@ def scenario_figsize(n_scenarios: int, n_zones: int) -> tuple[float, float]:
     return (max(6.0, group_in * n_zones + 2.5), 4.8)
 
 
+#: Zone statistics in mg/L that a zone's target-class limit can be drawn against.
+CONCENTRATION_METRICS = ("mean", "p95", "max", "peak")
+
+
+def _coord_map(table, dim: str, coord: str) -> dict[str, str]:
+    """{label along ``dim``: value of the coordinate ``coord``} when the table carries it."""
+    if isinstance(table, xr.Dataset | xr.DataArray) and coord in table.coords and dim in table.dims:
+        return dict(zip(map(str, table[dim].values), (v.item() for v in table[coord]), strict=True))
+    return {}
+
+
+def _metric_label(metric: str) -> str:
+    if "good_share" in metric:
+        return "Class I + II area share"
+    if "target_share" in metric:
+        return "area share meeting the zone's own target class"
+    return metric.replace("overall_", "").replace("_", " ")
+
+
 def scenario_bars(
     table,
     *,
-    metric: str = "overall_good_share",
+    metric: str = "overall_target_share",
     ax=None,
     percent: bool | None = None,
     ylabel: str | None = None,
     title: str | None = None,
+    targets: Mapping[str, int] | None = None,
+    tracer: str | None = None,
 ):
-    """Grouped bars comparing scenarios zone by zone.
+    """Grouped bars comparing scenarios zone by zone, each zone labelled with its own target.
 
     Parameters
     ----------
     table : ``{scenario: {zone: value}}``, an xr.DataArray with dims (scenario, zone) or
         (scenario,), or an xr.Dataset holding ``metric`` with those dims (e.g. `evaluate`
         results concatenated along ``scenario``)
-    metric : variable to take from a Dataset; also names the y axis
+    metric : variable to take from a Dataset; also names the y axis. The default,
+        ``overall_target_share``, is the area share meeting each zone's own target class
+        (Zhanjiang Bay's is Class IV, most zones' Class II)
     ax : Axes to draw on (None: a new figure)
     percent : show values × 100 in %; default when the metric is a share
     ylabel, title : override the labels
+    targets : {zone: GB 3097 class 1..4}; default the table's ``target_class`` coordinate.
+        Each zone's tick label names its target; for a concentration metric (mean, p95, max,
+        peak [mg/L] of one ``tracer``) the limit of the zone's target class is drawn over its
+        bars as a dashed black line
+    tracer : the tracer of a concentration metric (default the table's scalar ``tracer``)
 
     Returns
     -------
     matplotlib Axes, one colour per scenario, zones along the x axis.
     """
-    zone_names = {}
+    from bbw_bay.quality.standards import limit
+
+    zone_names = _coord_map(table, "zone", "zone_name")
+    found_targets = _coord_map(table, "zone", "target_class")
     if isinstance(table, xr.Dataset):
         if metric not in table:
             raise PlotError(
                 f"metric {metric!r} is not in the table; variables: "
                 f"{', '.join(map(str, table.data_vars))}"
             )
-        if "zone_name" in table.coords and "zone" in table.dims:
-            zone_names = dict(
-                zip(
-                    map(str, table["zone"].values), map(str, table["zone_name"].values), strict=True
-                )
-            )
         table = table[metric]
-    if isinstance(table, xr.DataArray):
-        for extra in ("zone_name", "zone_name_zh"):
-            if extra in table.coords and "zone" in table.dims:
-                zone_names = zone_names or dict(
-                    zip(map(str, table["zone"].values), map(str, table[extra].values), strict=True)
-                )
+    zone_names = zone_names or _coord_map(table, "zone", "zone_name")
+    found_targets = {
+        k: int(v) for k, v in (found_targets or _coord_map(table, "zone", "target_class")).items()
+    }
+    if targets is not None:
+        found_targets.update({str(k): int(v) for k, v in targets.items()})
+    if tracer is None and isinstance(table, xr.DataArray) and "tracer" in table.coords:
+        if table["tracer"].ndim == 0:
+            tracer = str(table["tracer"].item())
     scenarios, zones, values = _table(table, "scenario", "zone", "scenario table")
     if percent is None:
         percent = "share" in metric or "fraction" in metric
@@ -131,12 +159,33 @@ def scenario_bars(
                 fontsize=6 if n * len(zones) > 24 else 7,
                 padding=1,
             )
+    if metric in CONCENTRATION_METRICS and tracer is not None:
+        drawn = False
+        for x, zone in zip(xpos, zones, strict=True):
+            if zone in found_targets:
+                ax.hlines(
+                    limit(tracer, found_targets[zone]),
+                    x - 0.45,
+                    x + 0.45,
+                    colors="black",
+                    linestyles="--",
+                    linewidth=1.2,
+                    zorder=3,
+                    label=None if drawn else "limit of the zone's target class",
+                )
+                drawn = True
     ax.set_xticks(xpos)
-    labels = [textwrap.fill(zone_names.get(z, z).split(" (")[0], 16) for z in zones]
+    labels = []
+    for zone in zones:
+        label = textwrap.fill(zone_names.get(zone, zone).split(" (")[0], 16)
+        if zone in found_targets:
+            label += f"\ntarget: Class {ROMAN[found_targets[zone]]}"
+        labels.append(label)
     ax.set_xticklabels(labels, fontsize=8)
-    pretty = metric.replace("overall_", "").replace("_", " ")
-    if "good_share" in metric:
-        pretty = "Class I + II area share"
+    for tick, zone in zip(ax.get_xticklabels(), zones, strict=True):
+        if found_targets.get(zone, 2) != 2:  # a target other than the usual Class II stands out
+            tick.set_fontweight("bold")
+    pretty = _metric_label(metric)
     ax.set_ylabel(ylabel or (f"{pretty} [%]" if percent else pretty), fontsize=10)
     if percent:
         ax.set_ylim(0, 108)
@@ -148,26 +197,65 @@ def scenario_bars(
     return ax
 
 
+def apportionment_table(ds: xr.Dataset, *, tracer: str | None = None) -> xr.DataArray:
+    """The (zone, source) contributions [mg/L] of one tracer from a
+    `bbw_bay.control.response.apportionment_dataset` (``contribution`` (tracer, receptor,
+    source)), with the receptors' and sources' names as coordinates."""
+    if "contribution" not in ds:
+        raise PlotError(
+            "an apportionment plot needs the variable 'contribution' (tracer, receptor, source) "
+            f"of bbw-bay apportion -o; variables here: {', '.join(map(str, ds.data_vars))}"
+        )
+    da = ds["contribution"]
+    if "tracer" in da.dims:
+        tracers = [str(t) for t in da["tracer"].values]
+        if tracer is not None and tracer not in tracers:
+            raise PlotError(f"tracer {tracer!r} is not in the apportionment; tracers: {tracers}")
+        da = da.sel(tracer=tracer or tracers[0])
+    return da.rename(receptor="zone") if "receptor" in da.dims else da
+
+
 def apportionment_bars(
-    contributions, *, ax=None, top: int = 10, title: str | None = None, units: str = "mg/L"
+    contributions,
+    *,
+    ax=None,
+    top: int = 10,
+    title: str | None = None,
+    units: str = "mg/L",
+    tracer: str | None = None,
 ):
     """Each source's share of the concentration at each zone, as stacked horizontal bars.
 
     Parameters
     ----------
-    contributions : xr.DataArray with dims (zone, source), or ``{zone: {source: value}}``;
-        values are contributions (e.g. mg/L of DIN at the zone from each source), >= 0
+    contributions : xr.DataArray with dims (zone or receptor, source), an apportionment
+        Dataset (`bbw_bay.control.response.apportionment_dataset`, the file of
+        ``bbw-bay apportion -o``), or ``{zone: {source: value}}``; values are contributions
+        (e.g. mg/L of DIN at the zone from each source), >= 0. Zones are labelled with their
+        names (coordinate ``zone_name`` or ``receptor_name``), sources with ``source_name``
+        when present, else with the source coordinate (the source's name)
     ax : Axes to draw on (None: a new figure)
     top : the ``top`` sources with the largest total contribution get their own colour; the
         rest are summed as "other sources"
     title : title
     units : units of the contributions, shown in the bar-end totals
+    tracer : the tracer to draw from an apportionment Dataset (default its first)
 
     Returns
     -------
     matplotlib Axes; bars are normalised to 100 % per zone and each ends with the zone total.
     """
+    if isinstance(contributions, xr.Dataset):
+        contributions = apportionment_table(contributions, tracer=tracer)
+    if isinstance(contributions, xr.DataArray) and "receptor" in contributions.dims:
+        contributions = contributions.rename(receptor="zone")
+    zone_names = {}
+    for coord in ("zone_name", "receptor_name", "name"):
+        zone_names = zone_names or _coord_map(contributions, "zone", coord)
+    source_names = _coord_map(contributions, "source", "source_name")
     zones, sources, values = _table(contributions, "zone", "source", "contributions")
+    zones = [str(zone_names.get(z) or z) for z in zones]
+    sources = [str(source_names.get(s) or s) for s in sources]
     values = np.nan_to_num(values)
     if np.any(values < 0):
         raise PlotError("contributions must be >= 0")

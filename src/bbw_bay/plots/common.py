@@ -51,6 +51,8 @@ CLASS_NAMES_EN: dict[int, str] = {
 CLASS_NAMES_ZH: dict[int, str] = {1: "第一类", 2: "第二类", 3: "第三类", 4: "第四类", 5: "劣四类"}
 LAND_COLOUR = "#cfcac0"
 _STATIC = ("depth", "cell_area", "wet", "u", "v")
+#: Installed font families tried for Chinese text, best first. "Noto Sans CJK SC" also comes
+#: from the PyPI package ``noto-cjk-sans-otc`` (SIL OFL 1.1), registered when it is installed.
 _CJK_FAMILIES = (
     "Noto Sans CJK SC",
     "Noto Sans SC",
@@ -69,26 +71,53 @@ _CJK_FAMILIES = (
     "AR PL UKai CN",
     "Droid Sans Fallback",
     "Noto Serif CJK SC",
+    "Noto Sans CJK JP",  # the first face of a Noto CJK collection: all the same hanzi
 )
+#: Python packages that carry a CJK font file as ``FONT_PATH`` (looked for, never required).
+CJK_FONT_PACKAGES = ("noto_cjk_sans_otc",)
+#: Characters a CJK font must have: the class names and the common ones of zone and place names.
+CJK_PROBE = "".join(CLASS_NAMES_ZH.values()) + "北部湾海峡钦州防城港廉铁山湛江琼海口南岛越广西东"
+
+
+def _register_packaged_cjk_fonts() -> None:
+    """Add the font files of installed `CJK_FONT_PACKAGES` to matplotlib (silently none)."""
+    import importlib
+
+    from matplotlib import font_manager
+
+    for name in CJK_FONT_PACKAGES:
+        try:
+            path = Path(str(importlib.import_module(name).FONT_PATH))
+        except (ImportError, AttributeError):
+            continue
+        known = {Path(f.fname) for f in font_manager.fontManager.ttflist}
+        if path.is_file() and path not in known:
+            with contextlib.suppress(OSError, RuntimeError, ValueError):
+                font_manager.fontManager.addfont(str(path))
 
 
 # ----------------------------------------------------------------------------- helpers
 @functools.lru_cache(maxsize=1)
 def cjk_font() -> str | None:
-    """Family name of an installed font with the glyphs of the Chinese class names, or None."""
+    """Family name of a font with the glyphs of the Chinese class, zone and place names, or None.
+
+    Installed system fonts are tried first, then the font of the PyPI package
+    ``noto-cjk-sans-otc`` when it is installed (it is registered with matplotlib here). Without
+    any, labels stay English (no tofu boxes).
+    """
     from matplotlib import font_manager, ft2font
 
-    probe = "".join(CLASS_NAMES_ZH.values())
-    fonts = {f.name: f.fname for f in font_manager.fontManager.ttflist}
+    _register_packaged_cjk_fonts()
+    faces = {f.name: (f.fname, getattr(f, "index", 0)) for f in font_manager.fontManager.ttflist}
     for family in _CJK_FAMILIES:
-        path = fonts.get(family)
-        if path is None:
+        if family not in faces:
             continue
+        path, index = faces[family]
         try:
-            face = ft2font.FT2Font(path)
-        except (OSError, RuntimeError):  # unreadable font file
+            face = ft2font.FT2Font(path, face_index=index) if index else ft2font.FT2Font(path)
+        except (OSError, RuntimeError, TypeError):  # unreadable font file
             continue
-        if all(face.get_char_index(ord(ch)) for ch in probe):
+        if all(face.get_char_index(ord(ch)) for ch in CJK_PROBE):
             return family
     return None
 
@@ -184,7 +213,7 @@ def select_field(ds: xr.Dataset, tracer: str, time) -> tuple[xr.DataArray, str]:
     k = int(time)
     if not -da.sizes["time"] <= k < da.sizes["time"]:
         raise PlotError(f"time index {k} is outside the {da.sizes['time']} records")
-    return da.isel(time=k).transpose(ydim, xdim), f"day {time_days(ds)[k]:.4g}"
+    return da.isel(time=k).transpose(ydim, xdim), time_label(ds, float(time_days(ds)[k]))
 
 
 def new_axes(ax, figsize=(7.5, 6.0)):
@@ -215,15 +244,28 @@ def map_figsize(
     return (max(width, 3.0) + extra_width, height + 1.0)
 
 
-def map_axes(ax, ds: xr.Dataset) -> None:
-    """Axis labels, degree ticks, aspect and limits of a map."""
+def view_extent(ds: xr.Dataset, extent=None) -> tuple[float, float, float, float]:
+    """(x0, x1, y0, y1) a map shows, in plot coordinates (degrees, or km on cartesian grids):
+    the cells' outer edges, cut to ``extent`` [lon/lat degrees or metres] when given."""
+    x, y, geographic = map_coords(ds)
+    xe, ye = cell_edges(x), cell_edges(y)
+    x0, x1, y0, y1 = float(xe[0]), float(xe[-1]), float(ye[0]), float(ye[-1])
+    if extent is not None:
+        scale = 1.0 if geographic else 1e-3
+        e0, e1, f0, f1 = (scale * float(v) for v in extent)
+        x0, x1, y0, y1 = max(x0, e0), min(x1, e1), max(y0, f0), min(y1, f1)
+    return x0, x1, y0, y1
+
+
+def map_axes(ax, ds: xr.Dataset, *, extent=None) -> None:
+    """Axis labels, degree ticks, aspect and limits of a map: the cells' outer edges, or
+    ``extent`` = (x0, x1, y0, y1) [lon/lat degrees or metres] where it lies inside them."""
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-    x, y, geographic = map_coords(ds)
-    dx = np.diff(x).mean() if x.size > 1 else 1.0
-    dy = np.diff(y).mean() if y.size > 1 else 1.0
-    ax.set_xlim(x[0] - dx / 2, x[-1] + dx / 2)
-    ax.set_ylim(y[0] - dy / 2, y[-1] + dy / 2)
+    geographic = horizontal_dims(ds)[2]
+    x0, x1, y0, y1 = view_extent(ds, extent)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
     for axis in (ax.xaxis, ax.yaxis):  # at most ~6 labels: degree labels are wide
         axis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
     ax.set_aspect(map_aspect(ds))
@@ -242,8 +284,9 @@ def map_axes(ax, ds: xr.Dataset) -> None:
     ax.tick_params(labelsize=9)
 
 
-def draw_land(ax, ds: xr.Dataset) -> None:
-    """Grey fill over the land cells (wet == 0)."""
+def draw_land(ax, ds: xr.Dataset, *, coast: bool = True) -> None:
+    """Grey fill over the model's land cells (wet == 0), and their cell-edge coastline when
+    ``coast`` (maps with the vector coastline draw that instead)."""
     from matplotlib.colors import ListedColormap
 
     x, y, _ = map_coords(ds)
@@ -251,7 +294,8 @@ def draw_land(ax, ds: xr.Dataset) -> None:
     ax.pcolormesh(
         x, y, land, cmap=ListedColormap([LAND_COLOUR]), shading="nearest", zorder=2, rasterized=True
     )
-    draw_raster_coast(ax, ds)
+    if coast:
+        draw_raster_coast(ax, ds)
 
 
 def cell_edges(centres: np.ndarray) -> np.ndarray:
@@ -283,22 +327,28 @@ def draw_raster_coast(ax, ds: xr.Dataset) -> None:
 
 
 def subset(ds: xr.Dataset, extent) -> xr.Dataset:
-    """The part of ``ds`` inside extent = (x0, x1, y0, y1) [lon/lat degrees or metres]."""
+    """The cells of ``ds`` that overlap extent = (x0, x1, y0, y1) [lon/lat degrees or
+    metres], so a map cut to the extent is filled to its edges."""
     if extent is None:
         return ds
     ydim, xdim, _ = horizontal_dims(ds)
-    x0, x1, y0, y1 = (float(v) for v in extent)
+    try:
+        x0, x1, y0, y1 = (float(v) for v in extent)
+    except (TypeError, ValueError):
+        raise PlotError(f"extent must be four numbers (x0, x1, y0, y1); got {extent!r}") from None
     if not (x0 < x1 and y0 < y1):
         raise PlotError(f"extent must be (x0, x1, y0, y1) with x0 < x1 and y0 < y1; got {extent!r}")
-    inside_x = (ds[xdim] >= x0) & (ds[xdim] <= x1)
-    inside_y = (ds[ydim] >= y0) & (ds[ydim] <= y1)
+    xe = cell_edges(ds[xdim].values.astype(float))
+    ye = cell_edges(ds[ydim].values.astype(float))
+    inside_x = (xe[1:] > x0) & (xe[:-1] < x1)
+    inside_y = (ye[1:] > y0) & (ye[:-1] < y1)
     if not inside_x.any() or not inside_y.any():
         raise PlotError(
-            f"extent {extent!r} holds no cell centre of the dataset, which spans "
+            f"extent {extent!r} holds no cell of the dataset, which spans "
             f"{xdim} {float(ds[xdim].min()):g}–{float(ds[xdim].max()):g}, {ydim} "
             f"{float(ds[ydim].min()):g}–{float(ds[ydim].max()):g}"
         )
-    return ds.isel({xdim: np.nonzero(inside_x.values)[0], ydim: np.nonzero(inside_y.values)[0]})
+    return ds.isel({xdim: np.nonzero(inside_x)[0], ydim: np.nonzero(inside_y)[0]})
 
 
 def nice_ceiling(value: float) -> float:
@@ -326,8 +376,94 @@ def parameter_limits(tracer: str) -> list[tuple[int, float]]:
 
 
 ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
-#: Percentile of the wet cells shown that sets the default top of a concentration colour scale.
+#: Percentile of the wet cells shown that sets the top of a "robust" colour scale.
 ROBUST_PERCENTILE = 99.5
+#: Top of a tracer's standard colour scale, in multiples of its GB 3097 Class IV limit: every
+#: class limit is on the bar and "worse than Class IV" has room before the scale saturates.
+STANDARD_TOP = 1.2
+#: Bottom of a tracer's standard log colour scale, in multiples of its Class I limit.
+STANDARD_LOG_BOTTOM = 0.1
+
+
+def standard_scale(tracer: str, *, log: bool = False) -> tuple[float, float] | None:
+    """(vmin, vmax) [mg/L] of a tracer's fixed colour scale from its GB 3097 limits, or None
+    for a tracer without an upper-limit standard.
+
+    vmax is `STANDARD_TOP` × the Class IV limit rounded up to a nice number (DIN 0.6, PO4
+    0.06, COD 6, oil 0.6 mg/L); vmin is 0, or for a log scale `STANDARD_LOG_BOTTOM` × the
+    Class I limit (DIN 0.02, PO4 0.0015, COD 0.2, oil 0.005 mg/L). The same tracer gets the same
+    scale on every map, so maps of scenarios, seasons and runs compare by colour.
+    """
+    limits = parameter_limits(tracer)
+    if not limits:
+        return None
+    vmax = nice_ceiling(STANDARD_TOP * limits[-1][1])
+    vmin = STANDARD_LOG_BOTTOM * limits[0][1] if log else 0.0
+    return float(vmin), float(vmax)
+
+
+def time_epoch(ds: xr.Dataset) -> np.datetime64:
+    """The date that time 0 of a dataset stands for (from ``units = "... since DATE"``; the
+    model counts from 1 January, written as 2000-01-01 when the units name no date)."""
+    units = str(ds["time"].encoding.get("units", ds["time"].attrs.get("units", "")))
+    if " since " in units:
+        with contextlib.suppress(ValueError):
+            text = units.split(" since ", 1)[1].strip().split()[0]
+            return np.datetime64(text, "D")
+    return np.datetime64("2000-01-01", "D")
+
+
+#: Runs at least this long [days] get a time axis in months; shorter ones one in days.
+MONTH_AXIS_DAYS = 60.0
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def month_ticks(days: np.ndarray, epoch: np.datetime64) -> tuple[np.ndarray, list[str]]:
+    """(positions [days since ``epoch``], labels) of the first day of each month from the first
+    to the last of ``days``; the label is the month's name, with "year N" at each new year
+    after the first."""
+    first = (epoch + np.timedelta64(int(np.floor(days.min())), "D")).astype("datetime64[M]")
+    last = (epoch + np.timedelta64(int(np.ceil(days.max())), "D")).astype("datetime64[M]")
+    months = np.arange(first, last + np.timedelta64(1, "M"), dtype="datetime64[M]")
+    positions = (months.astype("datetime64[D]") - epoch) / np.timedelta64(1, "D")
+    year0 = int(str(epoch)[:4])
+    labels = []
+    for m in months:
+        year, month = int(str(m)[:4]), int(str(m)[5:7])
+        label = _MONTHS[month - 1]
+        if month == 1 and year > year0:
+            label += f"\nyear {year - year0 + 1}"
+        labels.append(label)
+    return positions.astype(float), labels
+
+
+def time_axis(ax, ds: xr.Dataset, days: np.ndarray) -> None:
+    """Limits, ticks and label of a time axis: months (ticks at the first of each month) for
+    runs of `MONTH_AXIS_DAYS` or more, days since the start otherwise."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    ax.set_xlim(days[0], days[-1] if days[-1] > days[0] else days[0] + 1)
+    if days[-1] - days[0] < MONTH_AXIS_DAYS:
+        ax.set_xlabel("Time [days]")
+        return
+    positions, labels = month_ticks(days, time_epoch(ds))
+    inside = (positions >= days[0] - 1e-9) & (positions <= days[-1] + 1e-9)
+    step = max(1, int(np.ceil(inside.sum() / 13)))  # at most ~13 labels
+    ticks = positions[inside][::step]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.set_xticklabels([lab for lab, k in zip(labels, inside, strict=True) if k][::step])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel("Month")
+
+
+def time_label(ds: xr.Dataset, day: float) -> str:
+    """A record's time for a title: "day 12.5", or its date (e.g. "15 Jul") in runs of
+    `MONTH_AXIS_DAYS` or more."""
+    days = time_days(ds)
+    if days[-1] - days[0] < MONTH_AXIS_DAYS:
+        return f"day {day:.4g}"
+    date = time_epoch(ds) + np.timedelta64(int(round(day)), "D")
+    return f"{int(str(date)[8:10])} {_MONTHS[int(str(date)[5:7]) - 1]} (day {day:.4g})"
 
 
 def save_figure(fig, path: str | os.PathLike, *, dpi: int = 150) -> Path:

@@ -19,7 +19,6 @@ from bbw_bay.plots.common import (
     PlotError,
     check_tracer,
     class_labels,
-    draw_land,
     map_axes,
     map_coords,
     map_figsize,
@@ -27,16 +26,71 @@ from bbw_bay.plots.common import (
     nice_ceiling,
     parameter_limits,
     select_field,
+    standard_scale,
     subset,
     text_prop,
     tracers_in,
     units_text,
+    view_extent,
     wet_mask,
 )
+from bbw_bay.plots.overlays import decorate
 from bbw_bay.quality.standards import CLASSES, TRACER_PARAMETERS
 
 #: Longest arrow of a flow map, in multiples of the quiver key (the 90th-percentile speed).
 ARROW_CAP = 2.0
+
+
+#: Colour-scale choices of `concentration_map`.
+SCALES = ("auto", "standard", "robust")
+
+
+def colour_limits(
+    values: np.ndarray,
+    tracer: str,
+    *,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    log: bool = False,
+    scale: str = "auto",
+) -> tuple[float, float]:
+    """(vmin, vmax) of a concentration colour scale [the tracer's units].
+
+    ``scale = "standard"``: the fixed scale of the tracer's GB 3097 limits
+    (`bbw_bay.plots.common.standard_scale`), the same on every map; ``"robust"``: from the
+    values shown (vmax the 99.5th percentile rounded up to a nice number; vmin 0, or the 1st
+    percentile when the field varies little; for ``log`` the 1st percentile of the positive
+    values); ``"auto"``: standard for a tracer with a GB 3097 standard, robust otherwise.
+    Given ``vmin``/``vmax`` win over either.
+    """
+    if scale not in SCALES:
+        raise PlotError(f"unknown colour scale {scale!r}; valid scales: {', '.join(SCALES)}")
+    fixed = standard_scale(tracer, log=log) if scale != "robust" else None
+    if scale == "standard" and fixed is None:
+        raise PlotError(
+            f"tracer {tracer!r} has no GB 3097 standard, so no standard colour scale; "
+            "give vmin/vmax or scale='robust'"
+        )
+    if fixed is not None:
+        vmin = fixed[0] if vmin is None else vmin
+        vmax = fixed[1] if vmax is None else vmax
+    if vmax is None:
+        vmax = nice_ceiling(float(np.percentile(values, ROBUST_PERCENTILE)))
+    if vmin is None:
+        if log:
+            positive = values[values > 0]
+            floor = float(np.percentile(positive, 1)) if positive.size else vmax / 1e3
+            vmin = min(max(floor, vmax / 1e3), vmax / 10)
+        else:
+            low = float(np.percentile(values, 1))
+            vmin = 0.0 if low < 0.5 * vmax else low
+    vmin, vmax = float(vmin), float(vmax)
+    if not (np.isfinite(vmin) and np.isfinite(vmax) and vmin < vmax) or (log and vmin <= 0):
+        raise PlotError(
+            f"colour scale needs finite vmin < vmax{' and vmin > 0 (log)' if log else ''}; "
+            f"got vmin={vmin:g}, vmax={vmax:g}"
+        )
+    return vmin, vmax
 
 
 def concentration_map(
@@ -47,11 +101,15 @@ def concentration_map(
     ax=None,
     vmax: float | None = None,
     vmin: float | None = None,
+    scale: str = "auto",
     log: bool = False,
     cmap: str = "viridis",
     title: str | None = None,
     limits: bool = True,
     extent=None,
+    coast="auto",
+    zones="auto",
+    places="auto",
 ):
     """Map of a tracer concentration over the coastline, with a colour bar in its units.
 
@@ -61,15 +119,22 @@ def concentration_map(
     tracer : name of the tracer variable, e.g. "DIN"
     time : record index (default the last) or "mean" for the time mean; ignored for steady states
     ax : Axes to draw on (None: a new figure)
-    vmax, vmin : colour-scale limits [mg/L]; default: the 99.5th percentile of the wet cells
-        shown rounded up to a nice number (so a plume's nearshore gradient is resolved and only
-        the outfall cells themselves saturate), and 0 (or the 1st percentile when the field
-        varies little; for ``log``, the 1st percentile of the positive values)
+    vmax, vmin : colour-scale limits [mg/L]; default from ``scale``
+    scale : "auto" (default), "standard" or "robust" (see `colour_limits`): a tracer with a
+        GB 3097 standard gets the same fixed scale on every map (DIN 0-0.6 mg/L, PO4 0-0.06,
+        COD 0-6, oil 0-0.6), so maps compare by colour
     log : logarithmic colour scale
     cmap : matplotlib colour map name
     title : title (default: tracer, long name and time)
     limits : mark the GB 3097 class limits of the tracer on the colour bar
-    extent : (x0, x1, y0, y1) to zoom on, in lon/lat degrees or metres
+    extent : (x0, x1, y0, y1) to show, in lon/lat degrees or metres: the axes show exactly
+        this (within the grid) and only its cells set a robust scale
+    coast : "auto" (the shipped GSHHG vector coastline on lon/lat maps inside it, else the
+        model's cell edges), True or False
+    zones : "auto" (the shipped zones' outlines and names on such maps), True, False or a list
+        of `bbw_bay.quality.zones.Zone`
+    places : "auto" (city, island and sea names on such maps), True, False or a list of
+        `bbw_bay.gulf.coastline.Place`
 
     Returns
     -------
@@ -87,23 +152,13 @@ def concentration_map(
     values = data.compressed()
     if values.size == 0:
         raise PlotError(f"tracer {tracer!r} has no finite value at {when}")
-    if vmax is None:
-        vmax = nice_ceiling(float(np.percentile(values, ROBUST_PERCENTILE)))
-    if log:
-        positive = values[values > 0]
-        floor = float(np.percentile(positive, 1)) if positive.size else vmax / 1e3
-        vmin = vmin if vmin is not None else min(max(floor, vmax / 1e3), vmax / 10)
-        norm = LogNorm(vmin=vmin, vmax=vmax)
-    else:
-        if vmin is None:
-            low = float(np.percentile(values, 1))
-            vmin = 0.0 if low < 0.5 * vmax else low
-        norm = Normalize(vmin=vmin, vmax=vmax)
+    vmin, vmax = colour_limits(values, tracer, vmin=vmin, vmax=vmax, log=log, scale=scale)
+    norm = LogNorm(vmin=vmin, vmax=vmax) if log else Normalize(vmin=vmin, vmax=vmax)
     mesh = ax.pcolormesh(
         x, y, data, cmap=cmap, norm=norm, shading="nearest", zorder=1, rasterized=True
     )
-    draw_land(ax, ds)
-    map_axes(ax, ds)
+    decorate(ax, ds, coast=coast, zones=zones, places=places, extent=view_extent(ds, extent))
+    map_axes(ax, ds, extent=extent)
     over, under = values.max() > vmax, values.min() < vmin
     extend = {(True, True): "both", (True, False): "max", (False, True): "min"}.get(
         (bool(over), bool(under)), "neither"
@@ -160,6 +215,7 @@ def contribution_map(
     if peak > 0:  # the plume's peak, not a robust percentile: the river mouth is the point
         kwargs.setdefault("vmax", nice_ceiling(peak))
     kwargs.setdefault("limits", False)  # GB 3097 limits apply to the total, not one source
+    kwargs.setdefault("scale", "robust")  # an excess, not a concentration to classify
     return concentration_map(field, tracer, ax=ax, log=log, title=title, **kwargs)
 
 
@@ -172,6 +228,9 @@ def class_map(
     title: str | None = None,
     legend_loc: str = "outside",
     extent=None,
+    coast="auto",
+    zones="auto",
+    places="auto",
 ):
     """GB 3097-1997 class map with a fixed five-class colour legend.
 
@@ -185,8 +244,9 @@ def class_map(
     ax : Axes to draw on (None: a new figure)
     title : title (default: what is classified and when)
     legend_loc : "outside" (right of the map) or a matplotlib legend location inside it
-    extent : (x0, x1, y0, y1) to zoom on, in lon/lat degrees or metres; shares then refer to
-        the sea area shown
+    extent : (x0, x1, y0, y1) to show, in lon/lat degrees or metres; shares then refer to
+        the sea area of the cells shown
+    coast, zones, places : the overlays, as in `concentration_map`
 
     Returns
     -------
@@ -235,8 +295,8 @@ def class_map(
         zorder=1,
         rasterized=True,
     )
-    draw_land(ax, ds)
-    map_axes(ax, ds)
+    decorate(ax, ds, coast=coast, zones=zones, places=places, extent=view_extent(ds, extent))
+    map_axes(ax, ds, extent=extent)
     area = (
         ds["cell_area"].transpose(ydim, xdim).values if "cell_area" in ds else np.ones(klass.shape)
     )
@@ -302,6 +362,32 @@ def _flow_dataset(flow, time: float) -> xr.Dataset:
     )
 
 
+#: CF standard names of depth-averaged (or surface) velocity, eastward and northward.
+VELOCITY_STANDARD_NAMES = (
+    ("barotropic_eastward_sea_water_velocity", "barotropic_northward_sea_water_velocity"),
+    ("eastward_sea_water_velocity", "northward_sea_water_velocity"),
+    ("surface_eastward_sea_water_velocity", "surface_northward_sea_water_velocity"),
+)
+
+
+def velocity_variables(ds: xr.Dataset) -> tuple[str, str]:
+    """Names of the eastward and northward velocity [m/s] at cell centres: ``u`` and ``v``, or
+    the variables with a CF velocity `VELOCITY_STANDARD_NAMES` pair; PlotError if neither."""
+    ydim, xdim, _ = horizontal_dims(ds)
+    on_grid = [n for n in ds.data_vars if ydim in ds[n].dims and xdim in ds[n].dims]
+    if "u" in on_grid and "v" in on_grid:
+        return "u", "v"
+    by_name = {str(ds[n].attrs.get("standard_name", "")): str(n) for n in on_grid}
+    for east, north in VELOCITY_STANDARD_NAMES:
+        if east in by_name and north in by_name:
+            return by_name[east], by_name[north]
+    raise PlotError(
+        "dataset has no u and v velocity at cell centres (variables u, v or CF standard names "
+        f"{VELOCITY_STANDARD_NAMES[0][0]}/..._northward_...); variables present: "
+        f"{', '.join(map(str, ds.data_vars))}"
+    )
+
+
 def flow_map(
     flow_or_ds,
     *,
@@ -312,6 +398,9 @@ def flow_map(
     time=0,
     title: str | None = None,
     extent=None,
+    coast="auto",
+    zones=False,
+    places="auto",
 ):
     """Depth-averaged circulation over the bathymetry.
 
@@ -327,7 +416,8 @@ def flow_map(
         most one per 0.22 inch of map width)
     time : for a Flow, time [s]; for a Dataset with a time dimension, the record index
     title : title (default: "Depth-averaged current" and the maximum speed)
-    extent : (x0, x1, y0, y1) to zoom on, in lon/lat degrees or metres
+    extent : (x0, x1, y0, y1) to show, in lon/lat degrees or metres
+    coast, zones, places : the overlays, as in `concentration_map` (zones off by default)
 
     Returns
     -------
@@ -340,18 +430,14 @@ def flow_map(
         raise PlotError(f"unknown flow_map kind {kind!r}; valid kinds: streamlines, arrows")
     if isinstance(flow_or_ds, xr.Dataset):
         ds = flow_or_ds
-        missing = [n for n in ("u", "v") if n not in ds]
-        if missing:
-            raise PlotError(
-                f"dataset has no {' and '.join(missing)} velocity at cell centres; "
-                f"variables present: {', '.join(map(str, ds.data_vars))}"
-            )
+        names = velocity_variables(ds)
     else:
         ds = _flow_dataset(flow_or_ds, float(time))
+        names = ("u", "v")
     ds = subset(ds, extent)
     ydim, xdim, geographic = horizontal_dims(ds)
     fields = []
-    for name in ("u", "v"):
+    for name in names:
         da = ds[name]
         if "time" in da.dims:
             da = da.isel(time=int(time))
@@ -468,8 +554,8 @@ def flow_map(
         note = "arrows: depth-averaged velocity"
         if fast.any():
             note += f"\nred: faster than {100 * cap:.3g} cm/s, shortened"
-    draw_land(ax, ds)
-    map_axes(ax, ds)
+    decorate(ax, ds, coast=coast, zones=zones, places=places, extent=view_extent(ds, extent))
+    map_axes(ax, ds, extent=extent)
     ax.text(
         0.01,
         0.01,

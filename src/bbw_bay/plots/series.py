@@ -16,6 +16,7 @@ from bbw_bay.plots.common import (
     check_tracer,
     new_axes,
     parameter_limits,
+    time_axis,
     time_days,
     tracers_in,
     units_text,
@@ -68,7 +69,8 @@ def _parse_stations(stations) -> dict[str, tuple[float, float]]:
 def timeseries(
     ds: xr.Dataset, tracer: str, stations, *, ax=None, limits: bool = True, title: str | None = None
 ):
-    """Concentration against time [days] at named stations (nearest wet cell of each).
+    """Concentration against time at named stations (nearest wet cell of each): a time axis in
+    months for runs of 60 days or more (`bbw_bay.plots.common.time_axis`), in days otherwise.
 
     Parameters
     ----------
@@ -136,9 +138,8 @@ def timeseries(
                     color="0.35",
                     transform=ax.get_yaxis_transform(),
                 )
-    ax.set_xlabel("Time [days]")
+    time_axis(ax, ds, days)
     ax.set_ylabel(f"{tracer} [{units_text(ds[tracer])}]")
-    ax.set_xlim(days[0], days[-1] if days[-1] > days[0] else days[0] + 1)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     ax.set_title(title if title is not None else f"{tracer} at stations", fontsize=11)
@@ -158,7 +159,7 @@ def default_stations(ds: xr.Dataset, *, limit: int = 6) -> dict[str, tuple[float
     wet = wet_mask(ds)
     stations: dict[str, tuple[float, float]] = {}
     if geographic:
-        from bbw_bay.quality.evaluate import load_zones, zone_masks
+        from bbw_bay.quality.zones import load_zones, zone_masks
 
         zones = [z for z in load_zones() if z.kind == "bay"]
         for zone in zones:
