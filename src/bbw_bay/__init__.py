@@ -13,6 +13,15 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
+from bbw_bay import plots  # noqa: E402
+from bbw_bay.control.apportion import apportion, apportionment_table  # noqa: E402
+from bbw_bay.control.capacity import allowable_loads  # noqa: E402
+from bbw_bay.control.capacity_report import capacity_dataset, capacity_table  # noqa: E402
+from bbw_bay.control.capacity_report import verify as verify_allowable_loads  # noqa: E402
+from bbw_bay.control.capacity_run import CapacityRun, capacity_from_config  # noqa: E402
+from bbw_bay.control.scenario_compare import comparison_table  # noqa: E402
+from bbw_bay.control.scenarios import run_scenarios  # noqa: E402
+from bbw_bay.core.config import load_config  # noqa: E402
 from bbw_bay.core.flow import Flow  # noqa: E402
 from bbw_bay.core.grid import Grid  # noqa: E402
 from bbw_bay.core.model import InstabilityError, Model, ModelError, Tracer  # noqa: E402
@@ -20,9 +29,14 @@ from bbw_bay.core.shallow_water import BoundaryElevation, ShallowWater  # noqa: 
 from bbw_bay.core.solver import StabilityError  # noqa: E402
 from bbw_bay.core.sources import PointSource  # noqa: E402
 from bbw_bay.gulf import geodata as _geodata  # noqa: E402, F401  (registers Grid.beibu)
+from bbw_bay.gulf.assemble import build  # noqa: E402
+from bbw_bay.quality.evaluate import evaluate, evaluation_table  # noqa: E402
+from bbw_bay.quality.receptors import receptors_for  # noqa: E402
+from bbw_bay.quality.zones import Zone, load_zones  # noqa: E402
 
 __all__ = [
     "BoundaryElevation",
+    "CapacityRun",
     "Flow",
     "Grid",
     "InstabilityError",
@@ -32,5 +46,22 @@ __all__ = [
     "ShallowWater",
     "StabilityError",
     "Tracer",
+    "Zone",
+    "allowable_loads",
+    "apportion",
+    "apportionment_table",
+    "build",
+    "capacity_dataset",
+    "capacity_from_config",
+    "capacity_table",
+    "comparison_table",
+    "evaluate",
+    "evaluation_table",
+    "load_config",
+    "load_zones",
+    "plots",
+    "receptors_for",
+    "run_scenarios",
+    "verify_allowable_loads",
     "__version__",
 ]

@@ -176,7 +176,24 @@ def apportionment_dataset(matrix: ResponseMatrix) -> xr.Dataset:
 
 def apportionment_table(ds: xr.Dataset, *, top: int = 3, by: str = "source") -> str:
     """Plain-text table: per tracer and receptor the total, background and the largest
-    contributors with their share of the land-based excess (``by``: source, province or kind)."""
+    contributors with their share of the land-based excess.
+
+    Parameters
+    ----------
+    ds : the Dataset of `apportion` (or `apportionment_dataset`)
+    top : contributors listed per receptor
+    by : group the contributors by "source", "province" or "kind"
+
+    Returns
+    -------
+    str: per tracer and receptor the target class, total, background and excess [mg/L] and the
+    largest contributors with their share of the excess [%]
+
+    Examples
+    --------
+    >>> print(apportionment_table(apportion(model, tracers="DIN"), by="province"))
+    ... # doctest: +SKIP
+    """
     if by == "source":
         contribution = ds["contribution"]
     else:

@@ -31,11 +31,28 @@ def verify(
     """Forward steady runs with the allowable loads: every kept row ≤ its limit, binding = limit.
 
     Each model (same labels as the response matrices) is re-solved with first-order upwind
-    advection and the allowable loads of ``result.problem.tracer`` (`Model.steady_state`, its
-    own background treatment); the receptor values are compared with the limits. Returns
-    {"passed", "rtol", "max_relative_excess" (max over kept rows of (value − limit)/limit),
-    "max_binding_gap" (max |value − limit|/limit over binding rows), "max_lp_vs_forward"
-    (relative difference of the forward values from the LP's α-predicted ones), "rows": [...]}.
+    advection and the annual-mean allowable loads of ``result.problem.tracer``
+    (`Model.steady_state`, its own background treatment); the receptor values are compared with
+    the limits. Exported as ``bbw_bay.verify_allowable_loads``.
+
+    Parameters
+    ----------
+    models : the model, or {season label: model}, the result was computed from
+    result : a feasible `bbw_bay.control.capacity.CapacityResult`
+    rtol : allowed excess over a limit, and gap of a binding row, relative to the limit [-]
+
+    Returns
+    -------
+    dict: "passed", "rtol", "max_relative_excess" (max over kept rows of (value − limit)/limit
+    [-]), "max_binding_gap" (max |value − limit|/limit over binding rows [-]),
+    "max_lp_vs_forward" (difference of the forward values from the LP's α-predicted ones,
+    relative to the limits [-]), "rows": per row its label, limit and forward value [mg/L]
+
+    Examples
+    --------
+    >>> check = verify(model, allowable_loads(model, tracer="DIN"))  # doctest: +SKIP
+    >>> check["passed"]  # doctest: +SKIP
+    True
     """
     if not result.feasible:
         raise CapacityError("nothing to verify: the capacity problem has no solution")
@@ -81,9 +98,23 @@ def verify(
 
 # ----------------------------------------------------------------------------- reporting
 def capacity_dataset(result: CapacityResult) -> xr.Dataset:
-    """The result as a Dataset: per source (today, allowable, cut, cut_percent, controlled) and
-    per constraint (limit, background, fixed, value, slack, binding, shadow_price,
-    unattainable)."""
+    """The result as a Dataset: per source and per constraint (receptor and season).
+
+    Parameters
+    ----------
+    result : a `bbw_bay.control.capacity.CapacityResult`
+
+    Returns
+    -------
+    xr.Dataset: over ``source`` today, allowable, cut, upper [t/yr], cut_percent [%],
+    controlled; over ``constraint`` limit, background, fixed, value_today, value, slack
+    [mg/L], binding, shadow_price [t/yr per mg/L], unattainable; attrs tracer, mode, status
+
+    Examples
+    --------
+    >>> ds = capacity_dataset(allowable_loads(model, tracer="DIN"))  # doctest: +SKIP
+    >>> ds["allowable"].sel(source="Nanliu")  # doctest: +SKIP
+    """
     p = result.problem
     rows = [p.row_label(r) for r in range(len(p.limit))]
     today_value = p.background + p.diffuse + p.coefficients @ p.today
@@ -162,7 +193,22 @@ def capacity_dataset(result: CapacityResult) -> xr.Dataset:
 
 
 def capacity_table(result: CapacityResult, *, all_sources: bool = False) -> str:
-    """Plain-text report: status, per-source loads and cuts, binding and unattainable rows."""
+    """Plain-text report: status, per-source loads and cuts, binding and unattainable rows.
+
+    Parameters
+    ----------
+    result : a `bbw_bay.control.capacity.CapacityResult`
+    all_sources : list the fixed (uncontrolled) sources too
+
+    Returns
+    -------
+    str: per controlled source today's and the allowable load, the cut [t/yr] and [%] and the
+    constraints that limit it; the binding constraints with their shadow prices
+
+    Examples
+    --------
+    >>> print(capacity_table(allowable_loads(model, tracer="DIN")))  # doctest: +SKIP
+    """
     p = result.problem
     lines = [
         f"{p.tracer} ({p.mode}"

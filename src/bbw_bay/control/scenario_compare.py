@@ -218,7 +218,22 @@ def comparison_rows(ds: xr.Dataset) -> list[dict[str, Any]]:
 def comparison_table(ds: xr.Dataset, *, tracers: Sequence[str] | None = None) -> str:
     """Plain-text table, one line per zone and scenario: target class, Class I+II share of the
     worst single factor [%], its change from the baseline [percentage points], pass/fail, and
-    per tracer "p95/max (change of p95 from the baseline [%])" [mg/L]."""
+    per tracer "p95/max (change of p95 from the baseline [%])" [mg/L].
+
+    Parameters
+    ----------
+    ds : the Dataset of `bbw_bay.control.scenarios.run_scenarios`
+    tracers : the tracers given columns (default all)
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> print(comparison_table(run_scenarios("configs/scenarios/guangxi_reduction.toml"),
+    ...                        tracers=["DIN"]))  # doctest: +SKIP
+    """
     tracers = list(ds["tracer"].values) if tracers is None else list(tracers)
     head = ["zone", "scenario", "tgt", "I+II%", "Δpp", "result"]
     head += [f"{t} p95/max (Δp95)" for t in tracers]

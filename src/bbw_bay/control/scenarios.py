@@ -21,7 +21,7 @@ import logging
 import os
 import time as wallclock
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,7 +30,7 @@ import xarray as xr
 from bbw_bay.control.executors import run_tasks
 from bbw_bay.control.scenario_compare import compare
 from bbw_bay.control.scenario_ops import apply_operations, default_season, scenario_config
-from bbw_bay.control.scenario_spec import Case, ScenarioError, ScenarioSpec, load_spec
+from bbw_bay.control.scenario_spec import Case, ScenarioError, ScenarioSpec, load_spec, parse_spec
 from bbw_bay.core.config import Config
 from bbw_bay.core.model import Model
 from bbw_bay.core.sources import PointSource, SourceLayout
@@ -165,7 +165,7 @@ def solve_case(case: Case, *, spec: ScenarioSpec) -> xr.Dataset:
 
 # ----------------------------------------------------------------------------- running
 def run_scenarios(
-    spec: ScenarioSpec | str | os.PathLike,
+    spec: ScenarioSpec | Mapping | str | os.PathLike,
     *,
     zones=None,
     executor: Any = None,
@@ -176,7 +176,8 @@ def run_scenarios(
 
     Parameters
     ----------
-    spec : a scenario file or a parsed `ScenarioSpec`
+    spec : a scenario file (TOML, docs/scenarios.md), the same as a mapping (a relative
+        ``base`` then resolves against the working directory), or a parsed `ScenarioSpec`
     zones : zones for `evaluate` (None: forcing/zones.toml on lon/lat grids, one "domain" zone
         of every wet cell with target Class II on cartesian grids)
     executor : None (serial), a concurrent.futures executor or a dask.distributed Client
@@ -188,8 +189,20 @@ def run_scenarios(
     xr.Dataset with a ``scenario`` dimension: tracer fields [mg/L] (scenario[, time], Y, X);
     `evaluate`'s statistics (scenario, zone[, tracer]) and ``delta_<statistic>`` = scenario −
     baseline of the same season; coordinates scenario_name, season, description.
+
+    Examples
+    --------
+    >>> compared = run_scenarios({
+    ...     "base": "configs/beibu_gulf.toml",
+    ...     "run": {"mode": "steady", "seasons": ["winter"]},
+    ...     "scenario": [{"name": "DIN -30%", "operations": [
+    ...         {"op": "scale", "group": "all", "tracer": "DIN", "factor": 0.7}]}],
+    ... })  # doctest: +SKIP
+    >>> print(comparison_table(compared))  # doctest: +SKIP
     """
-    if not isinstance(spec, ScenarioSpec):
+    if isinstance(spec, Mapping):
+        spec = parse_spec(spec)
+    elif not isinstance(spec, ScenarioSpec):
         spec = load_spec(spec)
     with once_per_message("bbw_bay.core.sources"):
         cases = plan(spec)

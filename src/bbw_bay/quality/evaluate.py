@@ -163,14 +163,22 @@ def evaluate(
         (lon/lat datasets only)
     tracers : variable names (each a tracer name known to `bbw_bay.quality.standards`), or
         {variable: parameter}; None takes every known tracer in `ds`
-    targets : None (each zone's own target), one class for all zones, or {zone key: class}
-    pass_share : area share within the target class needed to pass (default 1.0: every cell)
+    targets : None (each zone's own target), one class (1..4) for all zones, or
+        {zone key: class}
+    pass_share : area share [0..1] within the target class needed to pass (default 1.0: every
+        cell)
 
     Returns
     -------
-    xr.Dataset with dims (zone, tracer, class): class_share, good_share, target_share, mean, p95,
-    max, peak, fraction_time_above_target, passes; overall_class_share, overall_good_share,
-    overall_target_share, overall_passes; zone coordinates (name, target_class, area, ...).
+    xr.Dataset with dims (zone, tracer, class): class_share, good_share, target_share [1],
+    mean, p95, max, peak [mg/L], fraction_time_above_target [1], passes; overall_class_share,
+    overall_good_share, overall_target_share, overall_passes (the worst single factor); zone
+    coordinates (name, target_class, area [m²], ...).
+
+    Examples
+    --------
+    >>> result = evaluate(model.steady_state())  # doctest: +SKIP
+    >>> print(evaluation_table(result))  # doctest: +SKIP
     """
     if not 0.0 <= pass_share <= 1.0:
         raise ValueError(f"pass_share must lie in [0, 1]; got {pass_share}")
@@ -399,7 +407,21 @@ def _num(x: float) -> str:
 
 
 def evaluation_table(result: xr.Dataset) -> str:
-    """A plain-text table of `evaluate`'s result: one line per zone and tracer (+ worst factor)."""
+    """A plain-text table of `evaluate`'s result: one line per zone and tracer (+ worst factor).
+
+    Parameters
+    ----------
+    result : the Dataset of `evaluate`
+
+    Returns
+    -------
+    str: per zone and tracer the target class, the area share [%] in each GB 3097 class and in
+    Class I+II, mean, p95 and max [mg/L], the time share above the target [%] and PASS/FAIL
+
+    Examples
+    --------
+    >>> print(evaluation_table(evaluate(ds)))  # doctest: +SKIP
+    """
     lines = []
     for row in _rows(result):
         verdict = (

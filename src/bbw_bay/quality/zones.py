@@ -197,9 +197,23 @@ def _zone_from_table(entry, path, index: int) -> Zone:
 def load_zones(path: str | os.PathLike | None = None) -> list[Zone]:
     """Zones from a TOML file of ``[[zone]]`` tables (None: the shipped ``forcing/zones.toml``).
 
-    Raises `ZoneError` naming the file, the zone and the key for an invalid entry (fewer than 3
+    Parameters
+    ----------
+    path : the zones file (polygons in lon/lat degrees)
+
+    Returns
+    -------
+    list of `Zone`, in the file's order
+
+    Raises
+    ------
+    ZoneError naming the file, the zone and the key for an invalid entry (fewer than 3
     vertices, non-numeric vertices, unknown target class or key, duplicate keys, exclusions of
     unknown zones).
+
+    Examples
+    --------
+    >>> bays = [z for z in load_zones() if z.kind == "bay"]  # doctest: +SKIP
     """
     path = Path(path) if path is not None else forcing_path(ZONES_FILE)
     data, _ = read_toml(
