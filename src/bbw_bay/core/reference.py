@@ -116,8 +116,9 @@ def transport_stage(
     section_sign,
     region,
     nsection,
+    moving=None,
 ):
-    """NumPy twin of `kernels.transport_stage`.
+    """NumPy twin of `kernels.transport_stage` (``moving`` as there).
 
     Returns (out, decayed (ntr,), boundary_in (ntr,), section_in (ntr, nsection),
     region_decayed (ntr,)) [g].
@@ -138,8 +139,18 @@ def transport_stage(
     )
     divergence = flux_u[:, :, :-1] - flux_u[:, :, 1:] + flux_v[:, :-1, :] - flux_v[:, 1:, :] + loads
     k = decay[:, None, None]
-    stage = c + dt * inv_volume[None] * divergence - dt * k * c
-    out = weight_start * c_start + weight_stage * stage
+    if moving is None:
+        stage = c + dt * inv_volume[None] * divergence - dt * k * c
+        out = weight_start * c_start + weight_stage * stage
+    else:
+        base, storage, off_start, off_stage = moving
+        v_start, volume = base + off_start * storage, base + off_stage * storage
+        target = weight_start * v_start + weight_stage * (volume + dt * storage)
+        mass = weight_start * v_start * c_start + weight_stage * (
+            volume * c + dt * divergence - dt * k * volume * c
+        )
+        safe = np.where(target > 0, target, 1.0)
+        out = np.where(target > 0, np.maximum(mass, 0.0) / safe, c)
     decayed = dt * np.sum(k * c * volume[None], axis=(1, 2))
     boundary_in = dt * (
         flux_u[:, :, 0].sum(axis=1)

@@ -9,6 +9,8 @@ import numpy as np
 from bbw_bay.core.flow import Flow, outflow_sum
 from bbw_bay.core.grid import Grid
 from bbw_bay.core.kernels import transport as kernels
+from bbw_bay.core.moving_volumes import MovingVolumes
+from bbw_bay.core.open_boundary import BoundaryState
 from bbw_bay.core.sources import SourceLayout
 from bbw_bay.errors import BadInputError
 from bbw_bay.units import YEAR
@@ -228,84 +230,6 @@ class MassBudget:
         return out
 
 
-class BoundaryState:
-    """Inflow concentrations on open-boundary faces, with Thatcher–Harleman return.
-
-    On outflow the exiting concentration is remembered; after the flow turns inward the ghost
-    value relaxes from it to the background as c_b = c_exit + ½(c_bg − c_exit)(1 − cos(π τ / T))
-    for τ < T (T = return time; T = 0 gives the background at once). Thatcher & Harleman (1972),
-    MIT Ralph M. Parsons Lab. Rep. 144.
-    """
-
-    def __init__(self, grid: Grid, ntr: int, return_time: float) -> None:
-        self.return_time = float(return_time)
-        shapes = {
-            "west": (ntr, grid.ny),
-            "east": (ntr, grid.ny),
-            "south": (ntr, grid.nx),
-            "north": (ntr, grid.nx),
-        }
-        self.ghost = {edge: np.zeros(shape) for edge, shape in shapes.items()}
-        self.exit = {edge: np.zeros(shape) for edge, shape in shapes.items()}
-        self.since = {edge: np.full(shape[1], np.inf) for edge, shape in shapes.items()}
-
-    def reset(self, background: np.ndarray) -> None:
-        """Start with every face at the background (no memory of earlier outflow)."""
-        for edge in self.ghost:
-            self.ghost[edge][:] = background[:, None]
-            self.exit[edge][:] = background[:, None]
-            self.since[edge][:] = np.inf
-
-    def update(
-        self,
-        c: np.ndarray,
-        transport_u: np.ndarray,
-        transport_v: np.ndarray,
-        background: np.ndarray,
-        dt: float,
-    ) -> None:
-        """Set the ghosts for the coming step from the state ``c`` at its start."""
-        outward = {
-            "west": transport_u[:, 0] < 0,
-            "east": transport_u[:, -1] > 0,
-            "south": transport_v[0, :] < 0,
-            "north": transport_v[-1, :] > 0,
-        }
-        interior = {
-            "west": c[:, :, 0],
-            "east": c[:, :, -1],
-            "south": c[:, 0, :],
-            "north": c[:, -1, :],
-        }
-        bg = background[:, None]
-        for edge, out_mask in outward.items():
-            self.exit[edge][:, out_mask] = interior[edge][:, out_mask]
-            self.since[edge][out_mask] = 0.0
-            tau = self.since[edge]
-            if self.return_time > 0:
-                phase = np.clip(tau / self.return_time, 0.0, 1.0)
-                weight = 0.5 * (1.0 - np.cos(np.pi * phase))
-            else:
-                weight = np.ones_like(tau)
-            exit_c = self.exit[edge]
-            self.ghost[edge][:] = exit_c + weight[None, :] * (bg - exit_c)
-            self.since[edge][~out_mask] += dt
-
-    def state(self) -> dict[str, np.ndarray]:
-        """Arrays to checkpoint."""
-        out = {}
-        for edge in self.ghost:
-            out[f"exit_{edge}"] = self.exit[edge].copy()
-            out[f"since_{edge}"] = self.since[edge].copy()
-        return out
-
-    def restore(self, state: dict[str, np.ndarray]) -> None:
-        """Inverse of `state`."""
-        for edge in self.ghost:
-            self.exit[edge][:] = state[f"exit_{edge}"]
-            self.since[edge][:] = state[f"since_{edge}"]
-
-
 class Solver:
     """Advances tracer concentrations with SSPRK(s,2) and the fused Numba stage kernel.
 
@@ -350,7 +274,12 @@ class Solver:
         self.engine = engine
         self.conductance_u, self.conductance_v = face_conductances(grid, diffusivity)
         self.interior_u, self.interior_v = interior_faces(grid)
-        self.volume = np.ascontiguousarray(grid.volume)
+        self.moving = (
+            MovingVolumes(flow, self, stages=RK_STAGES, safety=DEFAULT_SAFETY, error=StabilityError)
+            if flow.moving
+            else None
+        )
+        self.volume = np.ascontiguousarray(flow.volume_at(float(flow.times[0])))
         self.inv_volume = np.divide(
             1.0, self.volume, out=np.zeros(grid.shape), where=self.volume > 0
         )
@@ -388,16 +317,24 @@ class Solver:
         )
 
     def stable_dt(self, safety: float = DEFAULT_SAFETY) -> float:
-        """Largest time step [s] keeping every stage positive and free of new extrema, × safety."""
+        """Largest time step [s] keeping every stage positive and free of new extrema, × safety.
+
+        On moving volumes: the shortest interval of the stored flow (`advance` sub-steps each
+        interval within its own bound).
+        """
+        if self.moving is not None:
+            return float(np.diff(self.flow.times).min())
         rate = float(self.positivity_rate().max())
         return safety * (RK_STAGES - 1) / rate if rate > 0 else np.inf
 
     def check_dt(self, dt: float) -> None:
         """Raise StabilityError naming the limiting cell if ``dt`` exceeds the positivity bound."""
-        rate = self.positivity_rate()
-        limit = (RK_STAGES - 1) / rate.max() if rate.max() > 0 else np.inf
         if not dt > 0:
             raise StabilityError(f"time step must be > 0 s, got {dt}")
+        if self.moving is not None:
+            return  # sub-stepped within each interval's own bound
+        rate = self.positivity_rate()
+        limit = (RK_STAGES - 1) / rate.max() if rate.max() > 0 else np.inf
         if dt > limit:
             j, i = np.unravel_index(int(np.argmax(rate)), rate.shape)
             raise StabilityError(
@@ -449,8 +386,23 @@ class Solver:
         c + (dt/s) Σ_k L(c_k) and each stage's budget counts with weight (s−1)/s.
         """
         out = np.empty_like(c) if out is None else out
+        if self.moving is not None:
+            return self.moving.advance(c, time, dt, budget, out)
+        return self._ssp_step(c, time, dt, budget, out, None)
+
+    def seek(self, time: float) -> None:
+        """Set the volumes (and a moving flow's cycle) to those at ``time`` [s] (run start)."""
+        self.volume = np.ascontiguousarray(self.flow.volume_at(time))
+        if self.moving is not None:
+            self.moving.cycle = self.flow.interval(time)[2]
+
+    def _ssp_step(self, c, time, dt, budget, out, interval):
+        """One SSPRK(s,2) step; ``interval`` = (k, offset [s]) of a moving flow, else None."""
         loads = self.loads_at(time)
-        u, v = self._flow_at(time)
+        if interval is None:
+            u, v = self._flow_at(time)
+        else:  # constant over the interval, also at its end
+            u, v = self.flow.transport_u[interval[0]], self.flow.transport_v[interval[0]]
         self.boundary.update(c, u, v, self.background(time), dt)
         h = dt / (RK_STAGES - 1)
         ntr = c.shape[0]
@@ -459,14 +411,15 @@ class Solver:
         region_age_loads = np.zeros(ntr)
         current = c
         for k in range(RK_STAGES):
-            if k:
+            if k and interval is None:
                 u, v = self._flow_at(time + k * h)
             last = k == RK_STAGES - 1
             target = out if last else self._scratch[k % 2]
             w_start = 1.0 / RK_STAGES if last else 0.0
             stage_loads = self.stage_loads(loads, current)
+            moving = None if interval is None else self.moving.stage(interval, k * h)
             decay_k, boundary_k, section_k, region_decay_k = self._stage(
-                current, c, u, v, stage_loads, h, w_start, 1.0 - w_start, target
+                current, c, u, v, stage_loads, h, w_start, 1.0 - w_start, target, moving
             )
             totals[0] += decay_k
             totals[1] += boundary_k
@@ -509,17 +462,23 @@ class Solver:
             self._load_totals = (loads, total, region)
         return total, region
 
-    def _stage(self, c, c_start, tu, tv, loads, dt, w_start, w_stage, out):
+    def _stage(self, c, c_start, tu, tv, loads, dt, w_start, w_stage, out, moving=None):
         b = self.boundary.ghost
+        cond_u, cond_v, interior_u, interior_v = (
+            (self.conductance_u, self.conductance_v, self.interior_u, self.interior_v)
+            if moving is None
+            else moving[4:]
+        )
+        moving = None if moving is None else moving[:4]
         args = (
             c,
             c_start,
             tu,
             tv,
-            self.conductance_u,
-            self.conductance_v,
-            self.interior_u,
-            self.interior_v,
+            cond_u,
+            cond_v,
+            interior_u,
+            interior_v,
             self.inv_volume,
             self.volume,
             self.decay,
@@ -539,7 +498,7 @@ class Solver:
             from bbw_bay.core import reference
 
             result, decayed, boundary_in, section_in, region_decayed = reference.transport_stage(
-                *args, len(self.sections.names)
+                *args, len(self.sections.names), moving
             )
             out[:] = result
             return decayed, boundary_in, section_in, region_decayed
@@ -550,6 +509,7 @@ class Solver:
             self._row_boundary,
             self._row_section,
             self._row_region_decay,
+            moving=moving,
         )
         return (
             self._row_decay.sum(axis=1),
@@ -580,6 +540,7 @@ __all__ = [
     "ADVECTION_SCHEMES",
     "BoundaryState",
     "MassBudget",
+    "MovingVolumes",
     "Sections",
     "Solver",
     "StabilityError",

@@ -110,7 +110,7 @@ def _row_flux_y(
             fv[i] = vel * (up if vel > 0.0 else dn) - conductance_v[jf, i] * (c_n - c_s)
 
 
-def transport_stage(*arrays_and_scalars):
+def transport_stage(*arrays_and_scalars, moving=None):
     """One forward-Euler stage for all tracers, rows split into one block per thread.
 
     Arguments, in order: c, c_start, transport_u, transport_v, conductance_u, conductance_v,
@@ -119,9 +119,21 @@ def transport_stage(*arrays_and_scalars):
     section_kind, section_i, section_id, section_sign, region, out, row_decay, row_boundary,
     row_section, row_region_decay (see `_stage_blocks`). The thread count is read here, outside
     the compiled code, because reading it inside stops ``cache=True`` from working.
+
+    ``moving = (volume_base, storage, offset_start, offset_stage)`` switches to moving volumes:
+    V(τ) = volume_base + (τ − t_k) storage [m³, m³/s], with the step start and this stage at
+    offsets ``offset_start``, ``offset_stage`` [s]. The stage then updates mass,
+    c' = [a V_0 c0 + b (V c + Δt Σ F − Δt k V c)] / [a V_0 + b (V + Δt dV/dt)],
+    so a uniform tracer stays uniform when the fluxes match the volume change; a cell whose
+    new volume is 0 keeps its concentration (it holds no mass).
     """
     c = arrays_and_scalars[0]
-    _stage_blocks(*arrays_and_scalars, min(c.shape[1], nb.get_num_threads()))
+    if moving is None:
+        volume = arrays_and_scalars[9]
+        moving = (volume, volume, 0.0, 0.0, False)
+    else:
+        moving = (*moving, True)
+    _stage_blocks(*arrays_and_scalars, *moving, min(c.shape[1], nb.get_num_threads()))
 
 
 @_jit_parallel
@@ -157,6 +169,11 @@ def _stage_blocks(
     row_boundary,
     row_section,
     row_region_decay,
+    volume_base,
+    storage,
+    offset_start,
+    offset_stage,
+    moving,
     nblock,
 ):
     """The stage with rows split in ``nblock`` contiguous blocks (one per thread).
@@ -231,12 +248,26 @@ def _stage_blocks(
                 for i in range(nx):
                     divergence = fu[i] - fu[i + 1] + fs[i] - fn[i] + loads[t, j, i]
                     c_here = c[t, j, i]
-                    stage = c_here + dt * inv_volume[j, i] * divergence - dt * k * c_here
-                    out[t, j, i] = weight_start * c_start[t, j, i] + weight_stage * stage
+                    if moving:
+                        v_stage = volume_base[j, i] + offset_stage * storage[j, i]
+                        v_start = volume_base[j, i] + offset_start * storage[j, i]
+                        v_target = weight_start * v_start + weight_stage * (
+                            v_stage + dt * storage[j, i]
+                        )
+                        mass = weight_start * v_start * c_start[t, j, i] + weight_stage * (
+                            v_stage * c_here + dt * divergence - dt * k * v_stage * c_here
+                        )
+                        out[t, j, i] = max(mass, 0.0) / v_target if v_target > 0.0 else c_here
+                    else:
+                        stage = c_here + dt * inv_volume[j, i] * divergence - dt * k * c_here
+                        out[t, j, i] = weight_start * c_start[t, j, i] + weight_stage * stage
                 decayed = 0.0
                 region_decayed = 0.0
                 for i in range(nx):
-                    cell_decay = dt * k * c[t, j, i] * volume[j, i]
+                    vol = (
+                        volume_base[j, i] + offset_stage * storage[j, i] if moving else volume[j, i]
+                    )
+                    cell_decay = dt * k * c[t, j, i] * vol
                     decayed += cell_decay
                     region_decayed += cell_decay * region[j, i]
                 row_region_decay[t, j] = region_decayed
