@@ -50,6 +50,8 @@ ORDER = (
     "core.flow",
     "core.barotropic",
     "core.sources",
+    "core.open_boundary",
+    "core.moving_volumes",
     "core.solver",
     "core.steady",
     "core.output",
