@@ -194,7 +194,7 @@ def _read(path: str) -> Coastline:
     nodes = np.stack([lon, lat], axis=1)
     stops = np.cumsum(counts)
     polygons = tuple(nodes[a:b] for a, b in zip(stops - counts, stops, strict=True))
-    return Coastline(polygons, region)  # type: ignore[arg-type]
+    return Coastline(polygons, (region[0], region[1], region[2], region[3]))
 
 
 def load_coastline(path: str | os.PathLike | None = None, *, extent=None) -> Coastline:
@@ -218,6 +218,10 @@ class Place:
     source: str = ""
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def load_places(path: str | os.PathLike | None = None) -> list[Place]:
     """Place names from a TOML file of ``[[place]]`` tables (None: the shipped
     ``forcing/coastline_places.toml``); CoastlineError naming the file, entry and key."""
@@ -238,8 +242,9 @@ def load_places(path: str | os.PathLike | None = None) -> list[Place]:
         if not isinstance(name, str) or not name.strip():
             raise CoastlineError(f"{where}: name must be a non-empty string; got {name!r}")
         lon, lat = entry.get("lon"), entry.get("lat")
-        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (lon, lat))
-        if not numbers or not (-180.0 <= lon <= 360.0 and -90.0 <= lat <= 90.0):
+        if not (_is_number(lon) and _is_number(lat)) or not (
+            -180.0 <= float(lon) <= 360.0 and -90.0 <= float(lat) <= 90.0  # type: ignore[arg-type]
+        ):
             raise CoastlineError(
                 f"{where} {name!r}: lon, lat must be degrees; got {lon!r}, {lat!r}"
             )
@@ -251,8 +256,8 @@ def load_places(path: str | os.PathLike | None = None) -> list[Place]:
         places.append(
             Place(
                 name=name.strip(),
-                lon=float(lon),
-                lat=float(lat),
+                lon=float(lon),  # type: ignore[arg-type]
+                lat=float(lat),  # type: ignore[arg-type]
                 kind=kind,
                 name_zh=str(entry.get("name_zh", "")),
                 source=str(entry.get("source", "")),

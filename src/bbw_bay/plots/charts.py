@@ -61,7 +61,7 @@ def scenario_figsize(n_scenarios: int, n_zones: int) -> tuple[float, float]:
 CONCENTRATION_METRICS = ("mean", "p95", "max", "peak")
 
 
-def _coord_map(table, dim: str, coord: str) -> dict[str, str]:
+def _coord_map(table, dim: str, coord: str) -> dict:
     """{label along ``dim``: value of the coordinate ``coord``} when the table carries it."""
     if isinstance(table, xr.Dataset | xr.DataArray) and coord in table.coords and dim in table.dims:
         return dict(zip(map(str, table[dim].values), (v.item() for v in table[coord]), strict=True))
@@ -193,7 +193,8 @@ def scenario_bars(
     ax.legend(
         title="scenario", fontsize=8, title_fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0)
     )
-    ax.set_title(title if title is not None else f"{pretty} by zone and scenario", fontsize=11)
+    heading = f"{pretty[0].upper()}{pretty[1:]} by zone and scenario"
+    ax.set_title(title if title is not None else heading, fontsize=11)
     return ax
 
 
@@ -249,7 +250,7 @@ def apportionment_bars(
         contributions = apportionment_table(contributions, tracer=tracer)
     if isinstance(contributions, xr.DataArray) and "receptor" in contributions.dims:
         contributions = contributions.rename(receptor="zone")
-    zone_names = {}
+    zone_names: dict = {}
     for coord in ("zone_name", "receptor_name", "name"):
         zone_names = zone_names or _coord_map(contributions, "zone", coord)
     source_names = _coord_map(contributions, "source", "source_name")

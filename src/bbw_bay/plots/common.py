@@ -323,7 +323,7 @@ def draw_raster_coast(ax, ds: xr.Dataset) -> None:
     )
     segments = np.concatenate([vertical, horizontal])
     if segments.size:
-        ax.add_collection(LineCollection(segments, colors="0.3", linewidths=0.6, zorder=4))
+        ax.add_collection(LineCollection(list(segments), colors="0.3", linewidths=0.6, zorder=4))
 
 
 def subset(ds: xr.Dataset, extent) -> xr.Dataset:

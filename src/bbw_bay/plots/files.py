@@ -176,10 +176,11 @@ def _scenario_table(ds: xr.Dataset, *, tracer: str | None, metric: str | None):
         evaluate(ds.sel(scenario=s), tracers=[tracer] if tracer else None)
         for s in ds["scenario"].values
     ]
-    table = xr.concat(results, dim="scenario").assign_coords(scenario=ds["scenario"].values)
-    if metric not in table:
+    evaluated = xr.concat(results, dim="scenario").assign_coords(scenario=ds["scenario"].values)
+    if metric not in evaluated:
         raise PlotError(
             f"metric {metric!r} is not a result of evaluate; choose one of "
-            f"{', '.join(map(str, table.data_vars))}"
+            f"{', '.join(map(str, evaluated.data_vars))}"
         )
-    return table[metric].isel(tracer=0) if "tracer" in table[metric].dims else table[metric]
+    found = evaluated[metric]
+    return found.isel(tracer=0) if "tracer" in found.dims else found

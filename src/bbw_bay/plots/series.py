@@ -42,10 +42,10 @@ def nearest_wet_cell(ds: xr.Dataset, x: float, y: float) -> tuple[int, int, floa
 
 def _parse_stations(stations) -> dict[str, tuple[float, float]]:
     """{name: (x, y)} from a mapping or from strings "NAME=X,Y" (as given on a command line)."""
+    items: list = []
     if isinstance(stations, Mapping):
-        items = stations.items()
+        items = list(stations.items())
     else:
-        items = []
         for text in stations:
             name, sep, where = str(text).partition("=")
             parts = where.split(",")
@@ -176,11 +176,11 @@ def default_stations(ds: xr.Dataset, *, limit: int = 6) -> dict[str, tuple[float
             return stations
     tracers = tracers_in(ds)
     if tracers:
-        mean = ds[tracers[0]]
-        mean = (mean.mean("time") if "time" in mean.dims else mean).transpose(ydim, xdim).values
+        first = ds[tracers[0]]
+        mean = (first.mean("time") if "time" in first.dims else first).transpose(ydim, xdim).values
         if np.isfinite(mean).any():
-            j, i = np.unravel_index(int(np.nanargmax(mean)), mean.shape)
-            stations["peak"] = (float(xs[i]), float(ys[j]))
+            jp, ip = np.unravel_index(int(np.nanargmax(mean)), mean.shape)
+            stations["peak"] = (float(xs[ip]), float(ys[jp]))
     jmid = ys.size // 2
     for frac in (0.25, 0.5, 0.75):
         i = int(frac * (xs.size - 1))
