@@ -255,7 +255,7 @@ def apportionment_bars(
         zone_names = zone_names or _coord_map(contributions, "zone", coord)
     source_names = _coord_map(contributions, "source", "source_name")
     zones, sources, values = _table(contributions, "zone", "source", "contributions")
-    zones = [str(zone_names.get(z) or z) for z in zones]
+    zones = [str(zone_names.get(z) or z).split(" (")[0] for z in zones]  # short names
     sources = [str(source_names.get(s) or s) for s in sources]
     values = np.nan_to_num(values)
     if np.any(values < 0):
