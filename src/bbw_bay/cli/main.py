@@ -16,6 +16,7 @@ import sys
 
 from bbw_bay.cli.common import check_season
 from bbw_bay.cli.control_commands import add_control_commands
+from bbw_bay.cli.observation_commands import add_parsers as add_observation_commands
 from bbw_bay.cli.run_commands import add_run_commands
 from bbw_bay.cli.scenario_commands import add_scenario_commands
 from bbw_bay.errors import BadInputError, RuntimeFailure
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_commands(command, common)
     add_control_commands(command, common)
     add_scenario_commands(command)
+    add_observation_commands(sub)
     return parser
 
 
