@@ -66,6 +66,7 @@ ORDER = (
     "gulf.geodata",
     "gulf.circulation",
     "gulf.tides",
+    "gulf.tide_stations",
     "gulf.loads",
     "gulf.assemble",
     "quality",

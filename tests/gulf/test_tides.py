@@ -6,10 +6,21 @@ import numpy as np
 import pytest
 
 from bbw_bay.core.grid import Grid
+from bbw_bay.gulf.tide_stations import (
+    StationError,
+    TideStation,
+    calibrate_boundary,
+    compare_stations,
+    complex_amplitude,
+    mean_range,
+    read_stations,
+)
 from bbw_bay.gulf.tides import (
     CONSTITUENT_SPEEDS,
     TideError,
+    boundary_from_points,
     ellipse_axes,
+    solve_constituents,
     solve_tide,
     tidal_current_amplitude,
     tidal_dispersion,
@@ -155,7 +166,8 @@ def test_gulf_diurnal_tide_is_amplified_toward_the_gulf_head(gulf):
         assert north > 1.5 * south, (name, south, north)
         j, i, _ = gulf.nearest_wet(109.08, 21.48)  # Beihai
         # the brief's literature range 0.8–1 m for each diurnal constituent at Beihai, widened
-        # by ±0.15 m for the estimated boundary values (forcing/TIDES.md)
+        # by ±0.15 m for the coarse 1/15° grid (the 1/30° station tests below are the tight
+        # ones; here K1 0.92, O1 0.99 m against TICON-4 0.90, 0.98 m)
         assert 0.65 < amp[j, i] < 1.15, (name, amp[j, i])
 
 
@@ -187,3 +199,180 @@ def test_gulf_solutions_are_cached_per_grid(gulf):
     """Repeated requests return the cached solution (the transport model asks repeatedly)."""
     assert solve_tide(gulf, "K1") is solve_tide(gulf, "K1")
     assert tidal_current_amplitude(gulf) is tidal_current_amplitude(gulf)
+
+
+# ---------------------------------------------------------------- boundary, range, calibration
+def test_boundary_interpolation_is_linear_in_the_point_values():
+    """The boundary is Σ_k w_k(x) c_k: superposable, and equal to c_k at point k."""
+
+    def points(a, b):
+        return [
+            {"lon": 108.0, "lat": 16.0, "K1": {"amplitude_m": a[0], "phase_deg": a[1]}},
+            {"lon": 111.0, "lat": 16.0, "K1": {"amplitude_m": b[0], "phase_deg": b[1]}},
+        ]
+
+    x, y = np.array([108.0, 109.0, 110.5]), np.array([16.0, 16.0, 16.0])
+    one = boundary_from_points(points((0.3, 190.0), (0.0, 0.0)), "K1")(x, y)
+    two = boundary_from_points(points((0.0, 0.0), (0.4, 150.0)), "K1")(x, y)
+    both = boundary_from_points(points((0.3, 190.0), (0.4, 150.0)), "K1")(x, y)
+    # exact superposition up to rounding of the weights (1e-12 of 0.4 m)
+    np.testing.assert_allclose(both, one + two, atol=1e-12)
+    assert both[0] == pytest.approx(complex_amplitude(0.3, 190.0), abs=1e-9)  # at the point
+
+
+def test_mean_range_of_one_constituent_and_of_a_slow_beat():
+    """One harmonic: range 2A. Two equal harmonics of slowly differing speed: (8/π) a.
+
+    The range follows the envelope 4a|cos(Δω t/2)|, whose mean is (8/π) a when the envelope
+    hardly changes within a tidal day (K1–P1, Δω/ω = 0.5 %); for K1–O1 (7.6 %) it is 3 % less.
+    """
+    # parabolic refinement of the extremes: error O((ω Δt)⁴) ~ 1e-6 at a 10-min step
+    assert mean_range({"M2": complex_amplitude(0.5, 40.0)}) == pytest.approx(1.0, rel=1e-5)
+    a = 0.5
+    slow = {"K1": complex_amplitude(a, 10.0), "P1": complex_amplitude(a, 300.0)}
+    # 3 years hold 6 beats of 182 d: the average over the beat phase is within 1 % of its limit
+    assert mean_range(slow, days=3 * 365.0) == pytest.approx(8.0 / np.pi * a, rel=0.01)
+    beat = {"K1": complex_amplitude(a, 10.0), "O1": complex_amplitude(a, 300.0)}
+    # the step does not matter once the extremes are refined (10 min against 1 min)
+    assert mean_range(beat) == pytest.approx(mean_range(beat, step_s=60.0), rel=1e-5)
+    with pytest.raises(StationError, match="unknown constituents"):
+        mean_range({"Z9": 1.0 + 0j})
+
+
+def test_calibration_recovers_a_known_boundary_from_stations():
+    """Synthetic stations from a known two-point boundary: the fit returns that boundary.
+
+    With a weak prior (σ_p = 100 m) and three stations for two unknowns the least squares is
+    exact for fixed friction. The Lorentz friction is updated each pass (a fixed-point
+    iteration): from a prior 6× too small the error is 0.15, 0.02, 0.004, 0.0007 m after 1–4
+    passes, so four passes and 2e-3 m (0.3–0.7 % of the values).
+    """
+    grid = Grid.cartesian(24, 10, dx=5e3, dy=5e3, depth=15.0, open_boundaries=("west",))
+    x_ghost = -2.5e3
+    truth = np.array([complex_amplitude(0.6, 20.0), complex_amplitude(0.3, 70.0)])
+    points = [{"name": "s", "lon": x_ghost, "lat": 0.0}, {"name": "n", "lon": x_ghost, "lat": 5e4}]
+    lon = np.array([p["lon"] for p in points])
+    lat = np.array([p["lat"] for p in points])
+
+    def boundary(values):
+        from bbw_bay.gulf.tides import idw_weights
+
+        return lambda x, y: idw_weights(lon, lat, x, y) @ values
+
+    sols = solve_constituents(grid, {"K1": boundary(truth)})
+    stations = []
+    for n, (x, y) in enumerate([(30e3, 5e3), (60e3, 45e3), (100e3, 25e3)]):
+        j, i, _ = grid.nearest_wet(x, y)
+        stations.append(TideStation(f"s{n}", x, y, "calibration", {"K1": sols["K1"].eta[j, i]}))
+    cal = calibrate_boundary(
+        grid,
+        points,
+        stations,
+        constituents=("K1",),
+        prior={"K1": np.array([0.1 + 0j, 0.1 + 0j])},
+        sigma_prior_m=100.0,
+        passes=4,
+    )
+    np.testing.assert_allclose(cal.values["K1"], truth, atol=2e-3)
+    assert set(cal.leave_one_out) == {"s0", "s1", "s2"}
+    with pytest.raises(StationError, match="calibration"):
+        calibrate_boundary(grid, points, [], prior={"K1": truth}, constituents=("K1",))
+
+
+# ---------------------------------------------------------------- stations on the gulf grid
+@pytest.fixture(scope="module")
+def gulf30():
+    from bbw_bay.gulf.geodata import beibu_grid
+
+    return beibu_grid(resolution=1.0 / 30.0)  # the shipped grid the boundary was fitted on
+
+
+@pytest.fixture(scope="module")
+def station_errors(gulf30):
+    """{(station, constituent): StationComparison} for the shipped tide on the 1/30° grid."""
+    return {(r.station, r.constituent): r for r in compare_stations(gulf30)}
+
+
+def test_station_file_roles_and_positions(gulf30):
+    """Compared stations lie within 3 km of a wet cell; prior gauges lie outside the grid."""
+    stations = read_stations()
+    roles = {s.name: s.use for s in stations}
+    assert {"calibration", "hold-out", "prior"} == set(roles.values())
+    for s in stations:
+        inside = gulf30.x_edge[0] < s.lon < gulf30.x_edge[-1] and (
+            gulf30.y_edge[0] < s.lat < gulf30.y_edge[-1]
+        )
+        if s.use == "prior":
+            assert not inside, s.name
+        else:
+            # gauges were moved to the nearest GSHHG sea pixel; the 1/30° wet cell is 1–3 km off
+            assert gulf30.nearest_wet(s.lon, s.lat)[2] < 3e3, s.name
+
+
+def test_calibration_stations_diurnal_constants(station_errors):
+    """Beihai, Hon Dau, Zhapo (fitted): K1 and O1 within 0.03 m and 10°.
+
+    Achieved |ΔA| ≤ 0.011 m, |ΔG| ≤ 8.3° (Hon Dau): the linear solver puts Hon Dau and Beihai
+    in phase, while the gauges have Hon Dau 11° later, so the fit splits that difference. 0.03 m
+    (3–7 % of the amplitudes) and 10° leave room for solver tolerance and rounding in the file.
+    """
+    for name in ("Beihai", "Hon Dau (Hai Phong)", "Zhapo (Guangdong shelf)"):
+        for c in ("K1", "O1"):
+            r = station_errors[(name, c)]
+            assert r.use == "calibration"
+            assert abs(r.amplitude_error) < 0.03 and abs(r.phase_error) < 10.0, r
+
+
+def test_calibration_stations_semidiurnal_constants(station_errors):
+    """M2 at Beihai and Zhapo within 0.03 m and 5°; at Hon Dau |Δz| < 0.1 m.
+
+    Achieved: Beihai −0.011 m / −0.5°, Zhapo −0.019 m / −2.6°. Hon Dau's M2 is 0.06 m (near the
+    M2 amphidrome of the gulf mouth), so its phase is ill-defined; its complex error 0.076 m is
+    the fit's compromise with Beihai (the prior alone gives 0.12 m).
+    """
+    for name in ("Beihai", "Zhapo (Guangdong shelf)"):
+        r = station_errors[(name, "M2")]
+        assert abs(r.amplitude_error) < 0.03 and abs(r.phase_error) < 5.0, r
+    assert station_errors[("Hon Dau (Hai Phong)", "M2")].complex_error < 0.1
+
+
+def test_hold_out_station_dongfang(station_errors):
+    """Dongfang (never fitted): K1, O1 within 0.07 m and 10°; M2 within 0.05 m and 10°.
+
+    Achieved: K1 +0.051 m / −4.4°, O1 +0.046 m / −4.0°, M2 +0.014 m / −1.8°. The diurnal
+    amplitude is 8–9 % high on the Hainan west coast; 0.07 m and 10° are those errors plus the
+    leave-one-out scatter of the fit (≤ 0.024 m, ≤ 12.6°, docs/tides.md) where it is smaller.
+    """
+    for c, (da, dg) in {"K1": (0.07, 10.0), "O1": (0.07, 10.0), "M2": (0.05, 10.0)}.items():
+        r = station_errors[("Dongfang (Basuo)", c)]
+        assert r.use == "hold-out"
+        assert abs(r.amplitude_error) < da and abs(r.phase_error) < dg, r
+
+
+def test_hold_out_station_haikou_shows_the_strait_error(station_errors):
+    """Haikou (Qiongzhou Strait, hold-out): the model's largest error, bounded so it cannot grow.
+
+    Achieved: K1 −0.14 m / −64°, O1 −0.18 m / −50°, M2 +0.11 m / +28°. The gauge has the gulf's
+    diurnal phase; the model puts the strait's phase jump west of Haikou. No boundary fit moves
+    it (fitting Haikou too leaves −0.14 m / −38° and distorts the east boundary), so it is a
+    strait-geometry error (docs/tides.md). 0.2 m and 70° bound today's error with little room.
+    """
+    for c in ("K1", "O1", "M2"):
+        r = station_errors[("Haikou (Xiuying)", c)]
+        assert abs(r.amplitude_error) < 0.2 and abs(r.phase_error) < 70.0, r
+
+
+def test_longmen_mean_range_against_the_published_value(gulf30):
+    """Longmen (hold-out): the model's mean range within 25 % of the published 2.55 m [S23].
+
+    Mean range = the mean of all successive high–low differences over a year of the modelled
+    K1 + O1 + M2 (`mean_range`, the 平均潮差 of the source). Achieved 1.96 m (−23 %): the three
+    constituents miss ~3 % (TICON-4 at Beihai: 2.19 m from K1/O1/M2, 2.24 m with P1, Q1, S2,
+    N2), and the Longmen cell is a 3 m-deep choke in the Qinzhou Bay mouth at 1/30° (its K1 lags
+    the outer bay by 28° and is 5 % smaller); the nested grids are meant to resolve it.
+    """
+    longmen = next(s for s in read_stations() if s.name.startswith("Longmen"))
+    j, i, _ = gulf30.nearest_wet(longmen.lon, longmen.lat)
+    model = mean_range({c: complex(solve_tide(gulf30, c).eta[j, i]) for c in ("K1", "O1", "M2")})
+    assert longmen.mean_range_m == 2.55
+    assert abs(model / longmen.mean_range_m - 1.0) < 0.25, model

@@ -152,32 +152,45 @@ def read_tides_file(path: str | None = None) -> dict[str, Any]:
         return tomllib.load(fh)
 
 
+def idw_weights(
+    lon: np.ndarray, lat: np.ndarray, x: np.ndarray, y: np.ndarray, *, power: float = 2.0
+) -> np.ndarray:
+    """(..., n_points) inverse-distance weights of control points (lon, lat) at points (x, y).
+
+    Distances in degrees with the longitude difference scaled by cos(latitude); each row sums to 1.
+    """
+    x = np.asarray(x, dtype=float)[..., None]
+    y = np.asarray(y, dtype=float)[..., None]
+    dist2 = ((x - np.asarray(lon)) * np.cos(np.deg2rad(y))) ** 2 + (y - np.asarray(lat)) ** 2
+    weight = 1.0 / np.maximum(dist2, 1e-12) ** (power / 2.0)
+    return weight / weight.sum(axis=-1, keepdims=True)
+
+
 def boundary_from_points(
     points: Sequence[Mapping[str, Any]], constituent: str, *, power: float = 2.0
 ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """A boundary function from control points: inverse-distance weighting of A and of e^{−iG}.
+    """A boundary function from control points: inverse-distance weighting of A e^{−iG}.
 
     Each point is a mapping with ``lon``, ``lat`` [degrees] and ``{constituent: {"amplitude_m",
-    "phase_deg"}}``. Amplitude is averaged directly and phase through unit vectors, so phases
-    across 0/360 average correctly. Returns f(lon, lat) -> complex elevation [m].
+    "phase_deg"}}``. The complex amplitudes are interpolated (their real and imaginary parts, as
+    tidal atlases are), so the boundary is linear in the point values: the response of the
+    gulf to each point can be solved once and the points fitted by linear least squares
+    (`bbw_bay.gulf.tide_stations.calibrate_boundary`). Returns f(lon, lat) -> complex [m].
     """
     use = [p for p in points if constituent in p]
     if not use:
         raise TideError(f"no boundary control point gives constituent {constituent!r}")
     lon = np.array([p["lon"] for p in use], dtype=float)
     lat = np.array([p["lat"] for p in use], dtype=float)
-    amp = np.array([p[constituent]["amplitude_m"] for p in use], dtype=float)
-    rot = np.exp(-1j * np.deg2rad([p[constituent]["phase_deg"] for p in use]))
+    value = np.array(
+        [
+            p[constituent]["amplitude_m"] * np.exp(-1j * np.deg2rad(p[constituent]["phase_deg"]))
+            for p in use
+        ]
+    )
 
     def evaluate(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=float)[..., None]
-        y = np.asarray(y, dtype=float)[..., None]
-        dist2 = ((x - lon) * np.cos(np.deg2rad(y))) ** 2 + (y - lat) ** 2
-        weight = 1.0 / np.maximum(dist2, 1e-12) ** (power / 2.0)
-        weight /= weight.sum(axis=-1, keepdims=True)
-        a = (weight * amp).sum(axis=-1)
-        z = (weight * rot).sum(axis=-1)
-        return a * z / np.maximum(np.abs(z), 1e-300)
+        return idw_weights(lon, lat, x, y, power=power) @ value
 
     return evaluate
 
@@ -278,9 +291,9 @@ def _layout(grid: Grid, coriolis: float | None) -> _Layout:
 def _coriolis_pairs(grid, uidx, vidx, weight, n_cells, n_u, coriolis):
     """(u, v, S) triplets: S = f √(w_u w_v) / 4 for each v-face among a u-face's 4 neighbours."""
     ny, nx = grid.shape
+    empty = np.zeros(0, dtype=np.int64)
     if coriolis is None:
         if not grid.geographic:
-            empty = np.zeros(0, dtype=np.int64)
             return empty, empty, np.zeros(0)
         lat_u = np.repeat(grid.y_centre[:, None], nx + 1, axis=1)
         lat_v = np.repeat(grid.y_edge[:, None], nx, axis=1)
@@ -290,7 +303,6 @@ def _coriolis_pairs(grid, uidx, vidx, weight, n_cells, n_u, coriolis):
         f_u = np.full((ny, nx + 1), float(coriolis))
         f_v = np.full((ny + 1, nx), float(coriolis))
     if not np.any(f_u) and not np.any(f_v):
-        empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0)
     w_u = np.zeros((ny, nx + 1))
     w_v = np.zeros((ny + 1, nx))
@@ -346,12 +358,10 @@ def _solve(
 ) -> np.ndarray:
     """Assemble and solve the coupled (η, u, v) system; returns the solution vector.
 
-    Rows are scaled so the system reads M x = b with M = iω·D + R + K, D > 0 and R >= 0
-    diagonal, K real antisymmetric (pressure–divergence coupling and Coriolis): continuity is
-    multiplied by g, momentum by the face volume w = H L d. Without Coriolis the velocities are
-    eliminated exactly (η-only 5-point Schur complement, one sparse LU). With Coriolis, GMRES on
-    the full system uses that Coriolis-free solve as preconditioner (≈15–30 iterations); a
-    direct LU of the full system is the fallback.
+    Rows are scaled so M = iω·D + R + K (D > 0, R >= 0 diagonal, K real antisymmetric):
+    continuity × g, momentum × the face volume w = H L d. Without Coriolis the velocities are
+    eliminated (η-only 5-point Schur complement, one sparse LU); with it, GMRES on the full
+    system is preconditioned by that solve, with a direct LU as the fallback.
     """
     n_cells = lay.area.size
     n_face = lay.face_a.size
@@ -496,16 +506,8 @@ def solve_tide(
         friction = tidal_friction(grid)
     lay = _cached_layout(grid, coriolis)
     r_face = _face_friction(lay, friction, grid)
-    start = time.perf_counter()
     x = _solve(grid, lay, omega, r_face, boundary, GMRES_RTOL)
-    log.debug(
-        "solved %s on %s in %.2f s", constituent, grid.describe(), time.perf_counter() - start
-    )
-    r_centre = (
-        np.where(grid.wet, friction, 0.0)
-        if np.ndim(friction)
-        else np.where(grid.wet, float(friction), 0.0)
-    )
+    r_centre = np.where(grid.wet, np.asarray(friction, dtype=float), 0.0)
     return _unpack(grid, lay, x, constituent, omega, r_face, r_centre)
 
 
@@ -516,22 +518,29 @@ def tidal_friction(grid: Grid) -> np.ndarray:
 
 @functools.lru_cache(maxsize=8)
 def _default_set(grid: Grid) -> dict[str, TidalSolution]:
-    """K1, O1, M2 with shipped boundaries and Lorentz friction iterated on their combined speed.
+    """K1, O1, M2 with the shipped boundaries (`solve_constituents`), cached per grid."""
+    return solve_constituents(grid, {c: default_boundary(c) for c in DEFAULT_CONSTITUENTS})
 
-    r = (8 / 3π) C_d U_eff with U_eff = (Σ_n U_n²)^½ the root-sum-square of the constituents'
-    semi-major axes: the amplitude of a single harmonic with the same current variance.
+
+def solve_constituents(
+    grid: Grid, boundaries: Mapping[str, BoundarySpec]
+) -> dict[str, TidalSolution]:
+    """{constituent: TidalSolution} sharing one Lorentz friction iterated on their combined speed.
+
+    ``boundaries``: {constituent: a complex constant [m] or f(x, y) -> complex [m]}, as
+    `solve_tide`'s ``boundary`` but not None. r = (8 / 3π) C_d U_eff, U_eff = (Σ_n U_n²)^½ the
+    RSS of the semi-major axes: one harmonic with the same current variance.
     """
     start = time.perf_counter()
     lay = _cached_layout(grid, None)
-    boundaries = {c: default_boundary(c) for c in DEFAULT_CONSTITUENTS}
     speed = np.full(grid.shape, FIRST_GUESS_SPEED)
     r_centre = _lorentz_friction(grid, speed, DRAG_COEFFICIENT)
     solutions: dict[str, TidalSolution] = {}
     for sweep in range(FRICTION_ITERATIONS + 1):
         r_face = _face_friction(lay, r_centre, grid)
-        for c in DEFAULT_CONSTITUENTS:
+        for c, boundary in boundaries.items():
             rtol = GMRES_RTOL if sweep == FRICTION_ITERATIONS else GMRES_RTOL_SWEEP
-            x = _solve(grid, lay, _omega(c), r_face, boundaries[c], rtol)
+            x = _solve(grid, lay, _omega(c), r_face, boundary, rtol)  # type: ignore[arg-type]
             solutions[c] = _unpack(grid, lay, x, c, _omega(c), r_face, r_centre.copy())
         if sweep < FRICTION_ITERATIONS:
             # under-relaxed (geometric mean of old and new speed): the resonant gulf response
@@ -539,13 +548,8 @@ def _default_set(grid: Grid) -> dict[str, TidalSolution]:
             new_speed = np.sqrt(sum(s.current_major**2 for s in solutions.values()))
             speed = np.sqrt(speed * np.maximum(new_speed, MINIMUM_FRICTION_SPEED))
             r_centre = _lorentz_friction(grid, speed, DRAG_COEFFICIENT)
-    log.info(
-        "tides %s on %s: %d solves in %.2f s",
-        "/".join(DEFAULT_CONSTITUENTS),
-        grid.describe(),
-        (FRICTION_ITERATIONS + 1) * len(DEFAULT_CONSTITUENTS),
-        time.perf_counter() - start,
-    )
+    seconds = time.perf_counter() - start
+    log.info("tides %s on %s in %.2f s", "/".join(boundaries), grid.describe(), seconds)
     return solutions
 
 
