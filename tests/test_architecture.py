@@ -64,6 +64,7 @@ ORDER = (
     "gulf.data",
     "gulf.coastline",
     "gulf.geodata",
+    "gulf.nests",
     "gulf.circulation",
     "gulf.tides",
     "gulf.tide_stations",

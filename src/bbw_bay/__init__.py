@@ -29,6 +29,7 @@ from bbw_bay.core.shallow_water import BoundaryElevation, ShallowWater  # noqa: 
 from bbw_bay.core.solver import StabilityError  # noqa: E402
 from bbw_bay.core.sources import PointSource  # noqa: E402
 from bbw_bay.gulf import geodata as _geodata  # noqa: E402, F401  (registers Grid.beibu)
+from bbw_bay.gulf import nests as _nests  # noqa: E402, F401  (registers Grid.beibu_nest)
 from bbw_bay.gulf.assemble import build  # noqa: E402
 from bbw_bay.quality.evaluate import evaluate, evaluation_table  # noqa: E402
 from bbw_bay.quality.receptors import receptors_for  # noqa: E402

@@ -71,7 +71,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "title": Key((str,), "", "a one-line description of the run"),
     },
     "grid": {
-        "kind": Key((str,), "cartesian", "grid type", choices=("cartesian", "beibu")),
+        "kind": Key((str,), "cartesian", "grid type", choices=("cartesian", "beibu", "beibu_nest")),
+        "nest": Key((str,), "guangxi", "nested bay grid (beibu_nest): guangxi or zhanjiang"),
         "nx": Key((int,), REQUIRED, "cells in x (cartesian)", minimum=1),
         "ny": Key((int,), REQUIRED, "cells in y (cartesian)", minimum=1),
         "dx_m": Key(NUM, REQUIRED, "cell size in x [m] (cartesian)", minimum=1e-9, maximum=1e6),
@@ -84,7 +85,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "resolution_deg": Key(
             NUM,
             1.0 / 30.0,
-            "grid spacing [degrees] (beibu): whole arc-minutes, 1/60 to 1/2",
+            "grid spacing [degrees] (beibu: whole arc-minutes, 1/60 to 1/2; beibu_nest: whole "
+            "multiples of 1/480, 1/480 to 1/60)",
             minimum=1e-9,
         ),
     },
@@ -468,6 +470,14 @@ def _check_grid_size(where: str, grid: MappingProxyType, grid_kind: str) -> None
                 f"to 1/2 degree (1/60, 1/30 = 0.0333…, 1/20, 1/15 …; the land mask has 1′ "
                 f"pixels), found {grid['resolution_deg']!r} ({minutes:.4g}′)"
             )
+    elif grid_kind == "beibu_nest":
+        pixels = 480.0 * grid["resolution_deg"]
+        if abs(pixels - round(pixels)) > 1e-6 * pixels or not 1 <= round(pixels) <= 8:
+            raise ConfigError(
+                f"{where}: grid.resolution_deg must be a whole multiple of the nest rasters' "
+                f"1/480-degree pixel from 1/480 to 1/60 (1/480, 1/240, 1/160, 1/120 …), found "
+                f"{grid['resolution_deg']!r} ({pixels:.4g} pixels)"
+            )
     elif grid["nx"] * grid["ny"] > MAX_CELLS:
         raise ConfigError(
             f"{where}: grid.nx × grid.ny = {grid['nx']} × {grid['ny']} = "
@@ -518,7 +528,7 @@ def _check_cross(where: str, sections: dict, grid_kind: str) -> None:
         raise ConfigError(
             f"{where}: transport.diffusivity_m2_per_s must be >= 0, found {diffusivity!r}"
         )
-    if grid_kind == "cartesian" and (
+    if grid_kind != "beibu" and (
         diffusivity == "tidal" or sections["flow"]["kind"] == "circulation"
     ):
         raise ConfigError(

@@ -272,6 +272,17 @@ class Grid:
         return build_grid("beibu", resolution=resolution, **kwargs)
 
     @classmethod
+    def beibu_nest(
+        cls, name: str = "guangxi", *, resolution: float = 1.0 / 240.0, **kwargs
+    ) -> Grid:
+        """A nested high-resolution bay grid ("guangxi" or "zhanjiang"); ``resolution`` in degrees.
+
+        The builder registered as ``"beibu_nest"`` (`bbw_bay.gulf.nests.beibu_nest`: other
+        keywords there).
+        """
+        return build_grid("beibu_nest", name, resolution=resolution, **kwargs)
+
+    @classmethod
     def _assemble(
         cls,
         x_edge,

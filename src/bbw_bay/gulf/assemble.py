@@ -38,6 +38,15 @@ def build_grid(config: Config) -> Grid:
         return Grid.beibu(
             resolution=float(g["resolution_deg"]), open_boundaries=tuple(g["open_boundaries"])
         )
+    if g["kind"] == "beibu_nest":
+        from bbw_bay.gulf.nests import RIGID_LID_MIN_DEPTH_M, beibu_nest
+
+        return beibu_nest(
+            g["nest"],
+            resolution=float(g["resolution_deg"]),
+            open_boundaries=tuple(g["open_boundaries"]),
+            min_depth_m=RIGID_LID_MIN_DEPTH_M,
+        )
     nx, ny, dx, dy = g["nx"], g["ny"], float(g["dx_m"]), float(g["dy_m"])
     wet = np.ones((ny, nx), dtype=bool)
     xc = (np.arange(nx) + 0.5) * dx
