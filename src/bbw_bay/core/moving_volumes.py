@@ -14,11 +14,21 @@ class MovingVolumes:
     Each interval k of the stored flow has constant transports and volumes linear in time,
     V(t) = V_k + (t − t_k) S_k, S_k = (V_k+1 − V_k)/Δt_k. A step never straddles two intervals
     (the volume identity then holds stage by stage), and each interval is split into equal
-    sub-steps within its positivity bound (s−1) × safety / max_cells[(λ Σ_out F + Σ D)/V_min],
+    forward-Euler sub-steps (first order in time; an SSP-RK stage would reach past the interval,
+    where an emptying cell's volume runs out) within the positivity bound
+    safety / max_cells[(λ Σ_out F + Σ D)/V_min],
     V_min = min(V_k, V_k+1): shrinking volumes are accounted for. Cells whose volume falls below
     `FLOOR_DEPTH` × area hold (almost) no mass and do not set the bound. Diffusion acts only
     through faces that carry water in the interval. Past the end of a periodic flow the stored
-    period repeats; at each wrap the concentrations are scaled by V_end/V_0 so mass is kept.
+    period repeats; at each wrap the concentrations are scaled by V_end/V_0 so every cell keeps
+    its mass (a cell empty at the period's start but not at its end would lose it: store a
+    period that ends where it starts, e.g. after a spin-up).
+
+    Exactness: a cell that empties keeps its outflow within the water it holds when the
+    hydrodynamics are stored at every engine step (the engine's outflow limiter), so mass and a
+    uniform tracer are kept to round-off; with coarser interval means a cell that floods and
+    passes water on within one interval can need more than it holds, and the clipped stage mass
+    shows in the run's mass budget.
     """
 
     #: Depth [m] below which a cell is treated as empty for the time-step bound.
@@ -57,7 +67,7 @@ class MovingVolumes:
             rate = np.zeros(f.grid.shape)
             rate[full] = (lam * outflow_sum(tu, tv)[full] + cond[full]) / v_min[full]
             top = float(rate.max()) + (float(np.max(s.decay)) if s.decay.size else 0.0)
-            h_max = self.safety * (self.stages - 1) / top if top > 0 else np.inf
+            h_max = self.safety / top if top > 0 else np.inf
             if len(self._cache) > 64:
                 self._cache.clear()
             self._cache[k] = (np.ascontiguousarray(f.volumes[k]), storage, cond_u, cond_v,
@@ -79,11 +89,8 @@ class MovingVolumes:
             tol = 1e-9 * max(1.0, abs(end))  # an interval end met by round-off starts the next
             k, offset, cycle = f.interval(now + tol)
             offset -= tol
-            if cycle != self.cycle:  # wrap to the start of the stored period: keep the mass
-                ratio = np.divide(f.volumes[-1], f.volumes[0], out=np.ones(f.grid.shape),
-                                  where=f.volumes[0] > 0)  # fmt: skip
-                current = current * ratio[None]
-                self.cycle = cycle
+            if cycle != self.cycle:
+                current = self._wrap(current, cycle)
             piece = min(end - now, f.times[k + 1] - f.times[k] - offset)
             if piece <= tol:
                 raise self.error(
@@ -93,12 +100,54 @@ class MovingVolumes:
             h_max = self.interval(k)[-1]
             n = max(1, int(np.ceil(piece / h_max - 1e-9)))
             h = piece / n
+            spare = np.empty_like(out)
             for m in range(n):
-                target = out if current is not out else np.empty_like(out)
-                self.solver._ssp_step(current, now + m * h, h, budget, target, (k, offset + m * h))
+                target = out if current is not out else spare
+                self._euler(current, now + m * h, h, budget, target, (k, offset + m * h))
+                spare = current if current is not c else spare
                 current = target
             now += piece
+        cycle = f.interval(end + 1e-9 * max(1.0, abs(end)))[2]
+        if cycle != self.cycle:  # the step ends on a wrap: its state belongs to the new cycle
+            current = self._wrap(current, cycle)
         if current is not out:
             out[:] = current
         self.solver.volume = np.ascontiguousarray(f.volume_at(end))
         return out
+
+    def _wrap(self, c: np.ndarray, cycle: int) -> np.ndarray:
+        """c scaled by V_end/V_0 at the start of a new cycle: each cell keeps its mass."""
+        f = self.flow
+        ratio = np.divide(f.volumes[-1], f.volumes[0], out=np.ones(f.grid.shape),
+                          where=f.volumes[0] > 0)  # fmt: skip
+        self.cycle = cycle
+        return c * ratio[None]
+
+    def _euler(self, c, time: float, h: float, budget, out, interval: tuple[int, float]) -> None:
+        """One forward-Euler stage of ``h`` [s] (positive within the interval's bound)."""
+        s = self.solver
+        loads = s.loads_at(time)
+        k = interval[0]
+        u, v = self.flow.transport_u[k], self.flow.transport_v[k]
+        s.boundary.update(c, u, v, s.background(time), h)
+        if s.age_pairs:  # age sources c × V need this stage's volumes
+            base, storage = self.interval(k)[:2]
+            s.volume = base + interval[1] * storage
+        stage_loads = s.stage_loads(loads, c)
+        decay, boundary, section, region_decay = s._stage(
+            c, c, u, v, stage_loads, h, 0.0, 1.0, out, self.stage(interval, 0.0)
+        )
+        if budget is not None:
+            load_sum, region_load_sum = s._load_sums(loads)
+            ages = np.zeros(c.shape[0])
+            region_ages = np.zeros(c.shape[0])
+            for age, _ in s.age_pairs:
+                ages[age] = h * stage_loads[age].sum()
+                region_ages[age] = h * float(np.sum(stage_loads[age] * s.region_weight))
+            budget.loads_in += h * load_sum + ages
+            budget.decayed += decay
+            budget.boundary_in += boundary
+            if s.has_region:
+                budget.region_loads_in += h * region_load_sum + region_ages
+                budget.region_decayed += region_decay
+                budget.section_in += section
