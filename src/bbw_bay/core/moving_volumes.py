@@ -35,7 +35,10 @@ class MovingVolumes:
     FLOOR_DEPTH = 1e-3
 
     def __init__(self, flow: Flow, solver, *, stages: int, safety: float, error: type) -> None:
+        if flow.volumes is None:
+            raise ValueError("MovingVolumes needs a flow with volumes (Flow.from_hydrodynamics)")
         self.flow, self.solver = flow, solver
+        self.volumes: np.ndarray = flow.volumes  # (nt, ny, nx) [m³]
         self.stages, self.safety, self.error = stages, safety, error
         grid = flow.grid
         both_u = np.zeros((grid.ny, grid.nx + 1), dtype=bool)
@@ -53,7 +56,7 @@ class MovingVolumes:
             storage = np.ascontiguousarray(f.storage_rate(k))
             tu, tv = f.transport_u[k], f.transport_v[k]
             lam = 2.0 if s.limiter != 0 else 1.0
-            v_min = np.minimum(f.volumes[k], f.volumes[k + 1])
+            v_min = np.minimum(self.volumes[k], self.volumes[k + 1])
             full = f.grid.wet & (v_min > self.FLOOR_DEPTH * f.grid.area)
             # a (nearly) emptying cell is upwind (zero slope): its outflow never exceeds the
             # water it holds within the interval, so it stays positive without a bound
@@ -70,7 +73,7 @@ class MovingVolumes:
             h_max = self.safety / top if top > 0 else np.inf
             if len(self._cache) > 64:
                 self._cache.clear()
-            self._cache[k] = (np.ascontiguousarray(f.volumes[k]), storage, cond_u, cond_v,
+            self._cache[k] = (np.ascontiguousarray(self.volumes[k]), storage, cond_u, cond_v,
                               np.ascontiguousarray(interior_u), np.ascontiguousarray(interior_v),
                               h_max)  # fmt: skip
         return self._cache[k]
@@ -117,9 +120,9 @@ class MovingVolumes:
 
     def _wrap(self, c: np.ndarray, cycle: int) -> np.ndarray:
         """c scaled by V_end/V_0 at the start of a new cycle: each cell keeps its mass."""
-        f = self.flow
-        ratio = np.divide(f.volumes[-1], f.volumes[0], out=np.ones(f.grid.shape),
-                          where=f.volumes[0] > 0)  # fmt: skip
+        volumes = self.volumes
+        ratio = np.divide(volumes[-1], volumes[0], out=np.ones(volumes.shape[1:]),
+                          where=volumes[0] > 0)  # fmt: skip
         self.cycle = cycle
         return c * ratio[None]
 
