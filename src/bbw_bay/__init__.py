@@ -26,6 +26,7 @@ from bbw_bay.core.flow import Flow  # noqa: E402
 from bbw_bay.core.grid import Grid  # noqa: E402
 from bbw_bay.core.model import InstabilityError, Model, ModelError, Tracer  # noqa: E402
 from bbw_bay.core.shallow_water import BoundaryElevation, ShallowWater  # noqa: E402
+from bbw_bay.core.simulation import Simulation  # noqa: E402
 from bbw_bay.core.solver import StabilityError  # noqa: E402
 from bbw_bay.core.sources import PointSource  # noqa: E402
 from bbw_bay.gulf import geodata as _geodata  # noqa: E402, F401  (registers Grid.beibu)
@@ -45,6 +46,7 @@ __all__ = [
     "ModelError",
     "PointSource",
     "ShallowWater",
+    "Simulation",
     "StabilityError",
     "Tracer",
     "Zone",

@@ -7,8 +7,10 @@ archive (the previous one or the new one, never a torn one), and ``--resume`` mu
 run with the same numbers as a run that was never interrupted.
 
 Why the same numbers: the checkpoint holds every quantity the next step reads — concentrations,
-model time, the output frames so far, the mass-budget sums, the step count and the open-boundary
-memory (exit concentration and time since outflow per face) — as exact float64 copies. The time
+model time, the running time integral of the current output interval, the mass-budget sums, the
+step count and the open-boundary memory (exit concentration and time since outflow per face) — as
+exact float64 copies, and the finished output records are read back from the records file beside
+it (bbw_bay.core.checkpoint). The time
 step is recomputed from the same config, and the kernels compute every row with the same
 operations in the same order (the row-block split depends only on NUMBA_NUM_THREADS, pinned for
 every process here). A resumed run thus repeats the uninterrupted run's floating-point
@@ -19,7 +21,6 @@ room for a future change that reorders a sum, and would still catch a lost or re
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -34,7 +35,7 @@ import pytest
 import xarray as xr
 
 from bbw_bay.cli.main import main
-from bbw_bay.core.config import load_config
+from bbw_bay.core.checkpoint import CHECKPOINT_FORMAT, file_digest
 from tests.conftest import REPO
 
 CHANNEL = REPO / "configs" / "channel.toml"
@@ -102,18 +103,34 @@ def kill_when(proc: subprocess.Popen, condition, *, delay: float = 0.0) -> bool:
     return True
 
 
-def read_checkpoint(path: Path, digest: str) -> dict:
+#: Output records of these runs ("snapshot": the start and every output time).
+OUTPUT = "snapshot"
+#: Bytes of one record in the records file: t0, t1, 3 background values, 3 channel fields.
+RECORD_BYTES = 8 * (2 + 3 * (1 + 40 * 120))
+
+
+def read_checkpoint(path: Path) -> dict:
     """Every array of the checkpoint (reading each zip member checks its CRC-32) after checking
-    that it is one consistent state: its digest, time, frames and last frame agree."""
+    that it is one consistent state: its inputs, time and records agree."""
     with np.load(path) as data:
         state = {name: data[name] for name in data.files}
-    assert str(state["config_digest"]) == digest
-    n_outputs = state["frames"].shape[0] - 1
+    assert str(state["format"]) == CHECKPOINT_FORMAT
+    inputs = json.loads(str(state["inputs"]))
+    assert inputs["config file"] == file_digest(CHANNEL)
+    assert json.loads(inputs["--set"]) == list(SETTINGS)
+    time_s, n_records = float(state["scalars"][0]), int(state["scalars"][8])
+    state["time"], state["n_records"] = time_s, n_records
+    n_outputs = n_records - (OUTPUT == "snapshot")  # a snapshot run also records its start
     # checkpoints are taken at output times: time = outputs × 0.25 day (to round-off of the sum)
-    assert float(state["time"]) == pytest.approx(n_outputs * INTERVAL_S, rel=1e-12)
-    np.testing.assert_array_equal(state["frames"][-1], state["c"])
+    assert time_s == pytest.approx(n_outputs * INTERVAL_S, rel=1e-12)
+    # the records the checkpoint names reached the records file before it
+    assert records_of(path).stat().st_size >= n_records * RECORD_BYTES
     assert np.all(np.isfinite(state["c"]))
     return state
+
+
+def records_of(checkpoint: Path) -> Path:
+    return checkpoint.with_name(checkpoint.name + ".records")
 
 
 def run_to_end(out: Path, *extra: str) -> None:
@@ -136,7 +153,6 @@ def interrupted(tmp_path_factory):
     run_to_end(reference)
     out = folder / "run.nc"
     ckpt = checkpoint_of(out)
-    digest = hashlib.sha256(load_config(CHANNEL, SETTINGS).text.encode()).hexdigest()
     seen = {"states": [], "mid_write_kills": 0, "kills": 0}
 
     # (a) kill while a checkpoint is being written, with an earlier checkpoint on disk
@@ -146,12 +162,13 @@ def interrupted(tmp_path_factory):
         killed = kill_when(proc, lambda left=leftovers: ckpt.exists() and temporaries(ckpt) - left)
         assert killed, "the run ended before its second checkpoint"
         seen["kills"] += 1
-        seen["states"].append(read_checkpoint(ckpt, digest))
+        seen["states"].append(read_checkpoint(ckpt))
         seen["mid_write_kills"] += bool(temporaries(ckpt) - leftovers)
         if seen["mid_write_kills"] >= 2:
             break
     seen["saved"] = folder / "saved.checkpoint.npz"
     shutil.copyfile(ckpt, seen["saved"])
+    shutil.copyfile(records_of(ckpt), records_of(seen["saved"]))
 
     # (b) kills at seeded random moments after the resumed run writes its first checkpoint
     rng = np.random.default_rng(20261125)
@@ -160,7 +177,7 @@ def interrupted(tmp_path_factory):
         proc = start(out, "--resume")
         if kill_when(proc, lambda before=before: identity(ckpt) != before, delay=float(delay)):
             seen["kills"] += 1
-            seen["states"].append(read_checkpoint(ckpt, digest))
+            seen["states"].append(read_checkpoint(ckpt))
 
     seen["leftovers_before_end"] = len(temporaries(ckpt))
     run_to_end(out, "--resume")
@@ -201,13 +218,20 @@ def test_resumed_run_equals_the_uninterrupted_run(interrupted):
 
 def test_finished_run_removes_its_checkpoint_and_stale_temporaries(interrupted):
     assert not interrupted["checkpoint"].exists()
+    assert not records_of(interrupted["checkpoint"]).exists()
     assert temporaries(interrupted["checkpoint"]) == set()
     assert temporaries(interrupted["out"]) == set()
 
 
+def copy_checkpoint(saved: Path, out: Path) -> None:
+    shutil.copyfile(saved, checkpoint_of(out))
+    shutil.copyfile(records_of(saved), records_of(checkpoint_of(out)))
+
+
 def test_resume_refuses_a_checkpoint_from_another_config(interrupted, tmp_path, capsys):
+    # a --set option changed: the resume names it, shows both values and leaves everything
     out = tmp_path / "other.nc"
-    shutil.copyfile(interrupted["saved"], checkpoint_of(out))
+    copy_checkpoint(interrupted["saved"], out)
     before = checkpoint_of(out).read_bytes()
     sets = [arg for setting in SETTINGS for arg in ("--set", setting)]
     code = main(
@@ -224,8 +248,26 @@ def test_resume_refuses_a_checkpoint_from_another_config(interrupted, tmp_path, 
     )
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
-    assert f"checkpoint {checkpoint_of(out)} was made with a different config" in err
+    assert f"checkpoint {checkpoint_of(out)} was made with a different --set" in err
+    assert "transport.diffusivity_m2_per_s=20" in err
     assert checkpoint_of(out).read_bytes() == before and not out.exists()
+
+
+def test_resume_refuses_a_changed_config_file_or_season(interrupted, tmp_path, capsys):
+    sets = [arg for setting in SETTINGS for arg in ("--set", setting)]
+    edited = tmp_path / "channel.toml"
+    edited.write_text(CHANNEL.read_text(encoding="utf-8").replace("15.0", "16.0"), "utf-8")
+    for config, extra, changed in (
+        (edited, [], "config file"),
+        (CHANNEL, ["--season", "winter"], "--season"),
+    ):
+        out = tmp_path / f"{changed.strip('-').replace(' ', '_')}.nc"
+        copy_checkpoint(interrupted["saved"], out)
+        code = main(["run", str(config), *sets, *extra, "-o", str(out), "--resume"])
+        err = capsys.readouterr().err
+        assert code == 2 and "Traceback" not in err
+        assert f"checkpoint {checkpoint_of(out)} was made with a different {changed}" in err
+        assert not out.exists()
 
 
 def test_resume_refuses_a_truncated_checkpoint(interrupted, tmp_path, capsys):

@@ -6,6 +6,7 @@ import difflib
 from pathlib import Path
 
 from bbw_bay.errors import BadInputError
+from bbw_bay.units import SEASONS as CIRCULATION_SEASONS
 
 
 class UsageError(BadInputError):
@@ -13,7 +14,7 @@ class UsageError(BadInputError):
 
 
 #: Seasons that --season accepts: the circulation's four seasons and their annual mean.
-SEASONS = ("annual", "winter", "spring", "summer", "autumn")
+SEASONS = ("annual", *CIRCULATION_SEASONS)
 
 
 def check_season(season: str | None) -> None:
@@ -38,21 +39,35 @@ def check_writable(path: Path, overwrite: bool) -> None:
     check(path, overwrite=overwrite)
 
 
-def checksums(config) -> dict[str, str]:
-    """{file: sha256} of the config and of the shipped forcing data a run reads."""
-    from bbw_bay.gulf.data import forcing_dir, sha256
+def file_inputs(config) -> dict[str, Path]:
+    """{name: file} of what a run of ``config`` reads: the config, the files it names and the
+    shipped forcing data."""
+    from bbw_bay.gulf.data import forcing_dir
 
-    sums = {}
+    files = {}
     if config.path:
-        sums[str(config.path)] = sha256(config.path)
+        files["config file"] = Path(config.path)
     for key, name in named_files(config).items():
-        sums[f"{key} = {name}"] = sha256(config.folder / name)
+        files[key] = config.folder / name
     folder = forcing_dir()
     if folder.is_dir():
         for path in sorted(folder.glob("*")):
             if path.suffix in (".nc", ".toml", ".csv"):
-                sums[f"forcing/{path.name}"] = sha256(path)
-    return sums
+                files[f"forcing/{path.name}"] = path
+    return files
+
+
+def run_inputs(config, args) -> dict:
+    """Every input a run depends on: the files of `file_inputs` and the command-line choices
+    (--set, --season), for provenance and for refusing a resume after one changed."""
+    return {**file_inputs(config), "--set": list(args.set), "--season": args.season}
+
+
+def checksums(config) -> dict[str, str]:
+    """{name: sha256} of the files of `file_inputs`."""
+    from bbw_bay.core.checkpoint import file_digest
+
+    return {name: file_digest(path) for name, path in file_inputs(config).items()}
 
 
 def named_files(config) -> dict[str, str]:

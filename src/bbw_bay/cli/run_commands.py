@@ -5,15 +5,11 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from bbw_bay.cli.common import (
-    UsageError,
-    check_writable,
-    checksums,
-    output_path,
-)
+from bbw_bay.cli.common import UsageError, check_writable, checksums, output_path, run_inputs
 from bbw_bay.cli.progress import progress_bar
 from bbw_bay.cli.reports import (
     diagnostic_zone_mean_lines,
@@ -22,7 +18,6 @@ from bbw_bay.cli.reports import (
     run_summary,
     steady_budget_lines,
 )
-from bbw_bay.units import DAY
 
 
 def _print(lines: list[str]) -> None:
@@ -31,103 +26,62 @@ def _print(lines: list[str]) -> None:
 
 
 # ---------------------------------------------------------------------- run
-def _checkpoint_file(path):
-    return path.with_name(path.name + ".checkpoint.npz")
-
-
-def _save_checkpoint(target, state: dict, digest: str) -> None:
-    """Write the run state atomically: a kill at any moment leaves the previous checkpoint or
-    the new one, complete (temporary file + fsync + rename, see output.atomic_write)."""
-    from bbw_bay.core.output import atomic_write
-
-    arrays = {"config_digest": np.array(digest), **{k: np.asarray(v) for k, v in state.items()}}
-
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as fh:  # a file object: np.savez would append .npz to a name
-            np.savez(fh, **arrays)
-
-    atomic_write(target, write)
-
-
-def _load_checkpoint(target, digest: str) -> dict:
-    import zipfile
-
-    from bbw_bay.core.config import ConfigError
-
-    if not target.is_file():
-        raise ConfigError(
-            f"--resume: no checkpoint {target} (run without --resume first, "
-            "with run.checkpoint_interval_days > 0)"
-        )
-    try:
-        with np.load(target) as data:  # reading every member checks its CRC-32
-            state = {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise ConfigError(
-            f"--resume: checkpoint {target} is unreadable ({err}); delete it and run "
-            "without --resume"
-        ) from None
-    if "config_digest" not in state:
-        raise ConfigError(f"--resume: {target} is not a bbw-bay checkpoint (no config digest)")
-    if str(state.pop("config_digest")) != digest:
-        raise ConfigError(
-            f"--resume: checkpoint {target} was made with a different config (or other --set "
-            "options); resume with the same config and options, or run without --resume"
-        )
-    return state
+def checkpoint_file(output: Path) -> Path:
+    """The checkpoint of a run writing ``output``: ``OUTPUT.checkpoint.npz`` beside it."""
+    return output.with_name(output.name + ".checkpoint.npz")
 
 
 def cmd_run(args) -> int:
     """March the model in time; write the netCDF; print the budget and the zone table."""
-    import hashlib
-
     from bbw_bay.core.config import load_config
-    from bbw_bay.core.output import add_provenance, remove_stale_temporaries, write_netcdf
+    from bbw_bay.core.output import remove_stale_temporaries, write_netcdf
+    from bbw_bay.core.simulation import Simulation
     from bbw_bay.gulf.assemble import build
 
     config = load_config(args.config, args.set)
     out = output_path(args, ".nc")
     if not args.resume:
         check_writable(out, args.overwrite)
+    ckpt = checkpoint_file(out)
+    if args.resume and not ckpt.is_file():
+        raise UsageError(
+            f"--resume: no checkpoint {ckpt} (run without --resume first, "
+            "with run.checkpoint_interval_days > 0)"
+        )
     setup = build(config, season=args.season)
-    model = setup.model
-    options = dict(setup.run_options)
-    digest = hashlib.sha256(config.text.encode()).hexdigest()
-    ckpt = _checkpoint_file(out)
-    interval = float(config["run"]["checkpoint_interval_days"]) * DAY
-    if interval > 0:
-        options["checkpoint"] = lambda state: _save_checkpoint(ckpt, state, digest)
-        options["checkpoint_interval"] = interval
-    if args.resume:
-        options["resume_state"] = _load_checkpoint(ckpt, digest)
-        if not args.quiet:
-            print(
-                f"resuming from {ckpt} at day {float(options['resume_state']['time']) / DAY:.3f}",
-                file=sys.stderr,
-            )
+    r = config["run"]
+    interval = float(r["checkpoint_interval_days"])
     update, close = progress_bar(args.quiet)
+    simulation = Simulation(
+        setup.model,
+        stop_days=float(r["duration_days"]),
+        output_interval_days=float(r["output_interval_days"]),
+        start_day_of_year=float(r["start_day_of_year"]),
+        output="snapshot",
+        dt=setup.run_options["dt"],
+        checkpoint=ckpt if interval > 0 or args.resume else None,
+        checkpoint_interval_days=interval,
+        inputs=run_inputs(config, args),
+        progress=update,
+    )
+    if args.resume and not args.quiet:
+        print(f"resuming from {ckpt}", file=sys.stderr)
     t0 = time.perf_counter()
     try:
-        ds = model.run(progress=update, **options)
+        ds = simulation.run(resume=args.resume)
     finally:
         close()
     wall = time.perf_counter() - t0
-    add_provenance(
-        ds,
-        config_text=config.text,
-        settings=model.settings(),
-        budget=model.statistics.budget,
-        inputs=checksums(config),
-    )
-    if model.statistics.region_budget:
-        ds.attrs["gulf_proper_budget"] = json.dumps(model.statistics.region_budget)
+    ds.attrs["config"] = config.text
+    ds.attrs["config_file"] = str(config.path)
+    stats = simulation.statistics
+    if stats.region_budget:
+        ds.attrs["gulf_proper_budget"] = json.dumps(stats.region_budget)
     write_netcdf(ds, out, overwrite=True)
-    if ckpt.exists():
-        ckpt.unlink()
-    remove_stale_temporaries(ckpt)
+    simulation.remove_checkpoint()
     remove_stale_temporaries(out)
     if not args.quiet:
-        print(run_summary(model.statistics, out, wall))
+        print(run_summary(stats, out, wall))
         _print(evaluation_lines(ds))
     return 0
 
@@ -154,6 +108,7 @@ def cmd_steady(args) -> int:
         budget=budget,
         inputs=checksums(config),
     )
+    ds.attrs["config_file"] = str(config.path)
     write_netcdf(ds, out, overwrite=True)
     if not args.quiet:
         print(
@@ -280,6 +235,8 @@ def cmd_info(args) -> int:
         attrs = dict(ds.attrs)
         print(f"file       {args.file}")
         print(f"produced   {attrs.get('source', 'unknown')} ({attrs.get('history', '')})")
+        if attrs.get("config_file"):
+            print(f"config     {attrs['config_file']}")
         print(f"variables  {', '.join(ds.data_vars)}; dims {dict(ds.sizes)}")
         for key in ("steps", "dt_max_s", "advection", "steady_iterations"):
             if key in attrs:

@@ -1,15 +1,15 @@
 """Model: tracers, sources and flow on a grid; ``run()`` marches in time, ``steady_state()`` solves.
 
-The model owns the state and one time step (via `bbw_bay.core.solver.Solver`); the run loop owns the
-output schedule, the NaN/negativity guard, progress reporting and checkpoints.
+The model owns the state and one time step (via `bbw_bay.core.solver.Solver`); the run loop
+(`bbw_bay.core.simulation.Simulation`) owns the spin-up, the output schedule, the NaN/negativity
+guard, progress reporting and checkpoints. `Model.run` is a short-hand for a snapshot run.
 """
 
 from __future__ import annotations
 
 import logging
-import time as wallclock
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,10 +18,11 @@ import xarray as xr
 from bbw_bay.core.flow import Flow
 from bbw_bay.core.grid import Grid
 from bbw_bay.core.output import add_provenance, concentration_dataset
-from bbw_bay.core.solver import MassBudget, Sections, Solver, StabilityError
+from bbw_bay.core.simulation import InstabilityError, RunStatistics, Simulation
+from bbw_bay.core.solver import Sections, Solver, StabilityError
 from bbw_bay.core.sources import PointSource, SourceLayout
 from bbw_bay.core.steady import UpwindOperator, defect_correction, efolding_times, solve_upwind
-from bbw_bay.errors import BadInputError, RuntimeFailure, unknown_name
+from bbw_bay.errors import BadInputError, unknown_name
 from bbw_bay.units import DAY, YEAR
 
 log = logging.getLogger(__name__)
@@ -33,10 +34,6 @@ BACKGROUND_MODES = ("boundary", "ambient")
 
 class ModelError(BadInputError):
     """The model set-up is inconsistent (flow vs rivers, tracers, initial state...)."""
-
-
-class InstabilityError(RuntimeFailure):
-    """A run produced NaN, Inf or negative concentrations."""
 
 
 @dataclass(frozen=True)
@@ -77,19 +74,6 @@ class Tracer:
         if bg.size == 1:
             return float(bg[0])
         return float(bg[int((time % YEAR) // (YEAR / 12.0)) % 12])
-
-
-@dataclass
-class RunStatistics:
-    """What a run did: steps, time step, wall time, mass-budget closure."""
-
-    steps: int = 0
-    dt_max: float = 0.0
-    dt_min: float = np.inf
-    wall_seconds: float = 0.0
-    budget: dict = field(default_factory=dict)
-    max_relative_imbalance: float = 0.0
-    region_budget: dict = field(default_factory=dict)
 
 
 class Model:
@@ -244,7 +228,7 @@ class Model:
             parents[k] = self.names.index(tracer.age_of)
         return parents
 
-    def _with_mean_ages(self, ds: xr.Dataset, states) -> xr.Dataset:
+    def with_mean_ages(self, ds: xr.Dataset, states) -> xr.Dataset:
         """Add "<age tracer>_mean_days" (mean age since release [days]) for each age tracer."""
         if not np.any(self.age_parent >= 0):
             return ds
@@ -380,165 +364,29 @@ class Model:
         dt: float | None = None,
         start: float = 0.0,
         progress: Callable[[float, float], None] | None = None,
-        checkpoint: Callable[[dict], None] | None = None,
-        checkpoint_interval: float | None = None,
-        resume_state: dict | None = None,
         guard_every: int = 50,
     ) -> xr.Dataset:
-        """March ``duration`` seconds; returns an xr.Dataset with dims (time, y, x).
+        """March ``duration`` seconds from ``initial``; snapshots as an xr.Dataset (time, y, x).
 
-        Outputs are written every ``output_interval`` seconds (default: only the end), the last
-        step before each output shortened to land exactly on it. ``dt=None`` picks 0.9 × the
+        A short-hand for `bbw_bay.core.simulation.Simulation` with ``output="snapshot"`` and no
+        spin-up: records at ``start`` and every ``output_interval`` seconds (default: only the
+        end), the last step before each shortened to land on it. ``dt=None`` picks 0.9 × the
         positivity bound; a given ``dt`` above the bound raises StabilityError. ``start`` is the
-        time of year [s from 1 January] (it sets monthly loads and boundaries).
-        ``checkpoint(state)`` is called every ``checkpoint_interval`` seconds of model time with a
-        dict that `run(resume_state=...)` accepts to continue exactly.
+        time of year [s from 1 January] (it sets monthly loads and boundaries). For time-mean
+        records, a spin-up, checkpoints or input checksums, use a `Simulation`.
         """
-        if not duration > 0:
-            raise ModelError(f"duration must be > 0 s, got {duration}")
-        interval = duration if output_interval is None else float(output_interval)
-        if not interval > 0:
-            raise ModelError(f"output_interval must be > 0 s, got {output_interval}")
-        if dt is None:
-            dt = self.stable_dt()
-        else:
-            self.solver.check_dt(dt)
-        end = start + duration
-        n_out = int(np.floor(duration / interval + 1e-9))
-        output_times = start + interval * np.arange(1, n_out + 1)
-        if output_times.size == 0 or output_times[-1] < end - 1e-9 * max(1.0, end):
-            output_times = np.append(output_times, end)
-        output_times = np.concatenate([[start], output_times])
-
-        if resume_state is None:
-            c = self.initial_state(initial, start=start)
-            now = start
-            budget = MassBudget(
-                self.names,
-                self.total_mass(c),
-                sections=self.solver.sections.names,
-                region_initial=self.region_mass(c),
-            )
-            frames = [c.copy()]
-            stats = RunStatistics()
-            self.solver.boundary.reset(self.boundary_values_at(start))
-            next_checkpoint_from = start
-        else:
-            c, now, budget, frames, stats, next_checkpoint_from = self._restore(resume_state)
-        t0 = wallclock.perf_counter()
-        work = np.empty_like(c)
-        n_done = len(frames)
-        steps_since_guard = 0
-        while n_done < output_times.size:
-            target = output_times[n_done]
-            while now < target - 1e-9 * max(1.0, abs(target)):
-                step = min(dt, target - now)
-                self.solver.advance(c, now, step, budget, out=work)
-                c, work = work, c
-                stats.steps += 1
-                stats.dt_max = max(stats.dt_max, step)
-                stats.dt_min = min(stats.dt_min, step)
-                now = now + step if target - (now + step) > 1e-9 * max(1.0, abs(target)) else target
-                steps_since_guard += 1
-                if steps_since_guard >= guard_every:
-                    self._guard(c, now, stats.steps)
-                    steps_since_guard = 0
-            now = target
-            self._guard(c, now, stats.steps)
-            frames.append(c.copy())
-            n_done += 1
-            if progress is not None:
-                progress(now - start, duration)
-            if (
-                checkpoint is not None
-                and checkpoint_interval
-                and now - next_checkpoint_from >= checkpoint_interval - 1e-9
-                and n_done < output_times.size
-            ):
-                next_checkpoint_from = now
-                checkpoint(self._state(c, now, budget, frames, stats, next_checkpoint_from))
-        stats.wall_seconds += wallclock.perf_counter() - t0
-        final_mass = self.total_mass(c)
-        stats.budget = budget.as_dict(final_mass)
-        stats.max_relative_imbalance = float(np.abs(budget.relative_imbalance(final_mass)).max())
-        if self.solver.sections.region is not None:
-            stats.region_budget = budget.region_budget(self.region_mass(c))
-        self.statistics = stats
-        self.budget = budget
-        times = output_times[: len(frames)]
-        fields = np.stack([self.reported(f, t) for f, t in zip(frames, times, strict=True)])
-        ds = self._with_mean_ages(
-            concentration_dataset(self.grid, self.names, fields, times), frames
+        simulation = Simulation.in_seconds(
+            self,
+            duration=duration,
+            output_interval=output_interval,
+            start=start,
+            output="snapshot",
+            initial=initial,
+            dt=dt,
+            progress=progress,
+            guard_every=guard_every,
         )
-        ds.attrs.update(
-            {
-                "steps": stats.steps,
-                "dt_max_s": stats.dt_max,
-                "advection": self.advection,
-                "background_mode": self.background_mode,
-            }
-        )
-        return add_provenance(ds, settings=self.settings(), budget=stats.budget)
-
-    def _guard(self, c: np.ndarray, now: float, step: int) -> None:
-        """Stop with the step, time and location of the first NaN/Inf or negative value."""
-        bad = ~np.isfinite(c)
-        negative = c < -1e-12 * max(1.0, float(np.abs(c[~bad]).max(initial=0.0)))
-        if bad.any() or negative.any():
-            what = "NaN/Inf" if bad.any() else "negative"
-            t, j, i = np.argwhere(bad if bad.any() else negative)[0]
-            raise InstabilityError(
-                f"{what} {self.names[t]} concentration {c[t, j, i]:.4g} at step {step}, "
-                f"t = {now:.6g} s ({now / DAY:.3f} d), cell (j={j}, i={i}) at "
-                f"({self.grid.x_centre[i]:.4g}, {self.grid.y_centre[j]:.4g})"
-            )
-
-    def _state(self, c, now, budget, frames, stats, next_checkpoint_from) -> dict:
-        return {
-            "c": c.copy(),
-            "time": now,
-            "frames": np.stack(frames),
-            "budget_initial": budget.initial.copy(),
-            "budget_loads_in": budget.loads_in.copy(),
-            "budget_boundary_in": budget.boundary_in.copy(),
-            "budget_decayed": budget.decayed.copy(),
-            "budget_region_initial": budget.region_initial.copy(),
-            "budget_region_loads_in": budget.region_loads_in.copy(),
-            "budget_region_decayed": budget.region_decayed.copy(),
-            "budget_section_in": budget.section_in.copy(),
-            "steps": stats.steps,
-            "dt_max": stats.dt_max,
-            "dt_min": stats.dt_min,
-            "next_checkpoint_from": next_checkpoint_from,
-            **{f"boundary_{k}": v for k, v in self.solver.boundary.state().items()},
-        }
-
-    def _restore(self, state: dict):
-        c = np.array(state["c"], dtype=float)
-        budget = MassBudget(
-            self.names,
-            np.array(state["budget_initial"]),
-            sections=self.solver.sections.names,
-            region_initial=np.array(state["budget_region_initial"]),
-        )
-        budget.loads_in[:] = state["budget_loads_in"]
-        budget.boundary_in[:] = state["budget_boundary_in"]
-        budget.decayed[:] = state["budget_decayed"]
-        budget.region_loads_in[:] = state["budget_region_loads_in"]
-        budget.region_decayed[:] = state["budget_region_decayed"]
-        budget.section_in[:] = state["budget_section_in"]
-        frames = list(np.array(state["frames"]))
-        stats = RunStatistics(
-            steps=int(state["steps"]), dt_max=float(state["dt_max"]), dt_min=float(state["dt_min"])
-        )
-        self.solver.boundary.restore(
-            {
-                k[len("boundary_") :]: np.array(v)
-                for k, v in state.items()
-                if k.startswith("boundary_")
-            }
-        )
-        return c, float(state["time"]), budget, frames, stats, float(state["next_checkpoint_from"])
+        return simulation.run()
 
     # ------------------------------------------------------------------ steady state
     def upwind_operator(self, time: float = 0.0) -> UpwindOperator:
@@ -629,7 +477,7 @@ class Model:
                 max_iterations=max_iterations,
             )
         budget = self._steady_budget(fields, time)
-        ds = self._with_mean_ages(
+        ds = self.with_mean_ages(
             concentration_dataset(self.grid, self.names, self.reported(fields, time)), [fields]
         )
         ds.attrs.update(

@@ -71,8 +71,9 @@ CF_ATTRIBUTES: dict[str, dict[str, str]] = {
         "standard_name": "projection_y_coordinate",
         "axis": "Y",
     },
+    "time_bnds": {"long_name": "start and end of each output record's averaging interval"},
     "time": {
-        "long_name": "time since the start of the run",
+        "long_name": "time (the middle of the averaging interval for time means)",
         "standard_name": "time",
         "units": "seconds since 2000-01-01 00:00:00",
         "axis": "T",
@@ -153,6 +154,41 @@ def concentration_dataset(
         ds[name] = (dims, data)
         ds[name].attrs.update(tracer_attributes(name))
     return ds
+
+
+def records_are_time_means(ds: xr.Dataset) -> bool:
+    """True when a dataset's time records are means over intervals (CF ``cell_methods`` "time:
+    mean" on its tracers, with ``time_bnds``), as `bbw_bay.core.simulation.Simulation` writes
+    by default; False for snapshots, steady states and files of older versions."""
+    if "time" not in ds.dims:
+        return False
+    methods = [
+        str(ds[name].attrs.get("cell_methods", ""))
+        for name in ds.data_vars
+        if "time" in ds[name].dims
+    ]
+    return bool(methods) and all("time: mean" in m for m in methods) and "time_bnds" in ds
+
+
+def first_record_is_initial(ds: xr.Dataset) -> bool:
+    """True when a run's first record is its initial state (a snapshot at the start).
+
+    A time mean over such records counts the initial state as one record: `evaluate` should
+    refuse it or drop the record (``ds.isel(time=slice(1, None))``). Snapshot files carry
+    ``run_start_s``; files without it (written before records were time means) always began
+    with the initial state. Steady states (no time) and time-mean files: False.
+    """
+    if "time" not in ds.dims or records_are_time_means(ds):
+        return False
+    start = ds.attrs.get("run_start_s")
+    if start is None:
+        return True
+    first = ds["time"].values[0]
+    if np.issubdtype(np.asarray(first).dtype, np.datetime64):  # decoded: back to seconds
+        units = str(ds["time"].encoding.get("units", CF_ATTRIBUTES["time"]["units"]))
+        origin = np.datetime64(units.split(" since ", 1)[1].strip().replace(" ", "T"))
+        first = (first - origin) / np.timedelta64(1, "s")
+    return bool(abs(float(first) - float(start)) <= 1e-6 * max(1.0, abs(float(start))))
 
 
 def add_provenance(
