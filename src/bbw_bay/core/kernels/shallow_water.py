@@ -32,7 +32,7 @@ import math
 import numba as nb
 import numpy as np
 
-_jit = nb.njit(cache=True, error_model="numpy", fastmath=False)
+_jit = nb.njit(cache=True, error_model="numpy", fastmath=False, inline="always")
 _jit_parallel = nb.njit(cache=True, error_model="numpy", fastmath=False, parallel=True)
 
 WALL, INTERIOR, CLAMPED, FLATHER = 0, 1, 2, 3
