@@ -192,7 +192,8 @@ class ShallowWater:
     theta : implicitness θ ∈ [0.5, 1] of the free surface (0.5: second order, no damping)
     latitude : latitude [degrees N] for f on cartesian grids (default: the Beibu Gulf)
     solver : one of `SOLVERS`
-    tolerance : linear-solve tolerance: weighted RMS η correction [m]
+    tolerance : linear-solve tolerance: weighted RMS η correction [m] (water is conserved
+        whatever it is: depths follow the fluxes)
     """
 
     def __init__(
@@ -212,7 +213,7 @@ class ShallowWater:
         theta: float = 0.55,
         latitude: float = 21.5,
         solver: str = "pcg",
-        tolerance: float = 1e-9,
+        tolerance: float = 1e-7,
         max_iterations: int = 2000,
     ) -> None:
         self.grid = grid
