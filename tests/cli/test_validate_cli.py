@@ -20,6 +20,7 @@ qinzhou_din,B,108.62,21.70,2021-01-01,2021-01-31,,DIN,0.3,mg/L as N,0.1,test,
 tieshan_cod,B,109.57,21.55,2021-01-10,2021-02-10,,COD,0.8,mg/L,,test,
 beihai_k1,C,109.075,21.492,1975-01-01,1997-12-31,,K1_amplitude,0.9004,m,,test,
 beihai_k1g,C,109.075,21.492,1975-01-01,1997-12-31,,K1_phase,336.0,deg,,test,
+beihai_range,C,109.075,21.492,1975-01-01,1997-12-31,,tidal_range,2.5,m,,test,
 gulf_res,D,108.0,20.0,2018-01-01,2018-01-31,,residence_days,66,d,,test,gulf_proper
 qz_chl,E,108.62,21.62,2014-01-01,2014-01-31,surface,chlorophyll,2.38,ug/L,,test,
 inland,F,107.0,23.0,2021-01-01,2021-01-31,,DIN,0.2,mg/L as N,,test,
@@ -75,7 +76,7 @@ def test_validate_writes_every_row_with_model_ratio_and_distance(validated, fold
     code, _ = validated
     assert code == 0
     rows = _rows(folder)
-    assert len(rows) == 9
+    assert len(rows) == 10
     for key in ("id", "variable", "observed", "model", "ratio", "distance_km"):
         assert key in rows["lianzhou_din"]
     din = rows["lianzhou_din"]
@@ -112,6 +113,23 @@ def test_validate_flushing_row_is_the_model_efolding_time_of_its_region(validate
     expected = setup.model.efolding_times({"g": gulf_proper_mask(setup.grid)}, max_days=1000)["g"]
     # the CSV keeps 6 significant digits
     assert float(_rows(folder)["gulf_res"]["model"]) == pytest.approx(expected, rel=5e-6)
+
+
+def test_validate_tide_rows_are_the_tidal_solution_in_the_matched_cell(validated, folder):
+    from bbw_bay.core.config import load_config
+    from bbw_bay.gulf.assemble import build_grid
+    from bbw_bay.gulf.tide_stations import mean_range
+    from bbw_bay.gulf.tides import solve_tide
+
+    grid = build_grid(load_config(GULF, []))
+    j, i, _ = grid.nearest_wet(109.075, 21.492)  # Beihai: on land at 1/30 degree
+    rows = _rows(folder)
+    k1 = solve_tide(grid, "K1")
+    # the CSV keeps 6 significant digits
+    assert float(rows["beihai_k1"]["model"]) == pytest.approx(k1.amplitude[j, i], rel=5e-6)
+    assert float(rows["beihai_k1g"]["model"]) == pytest.approx(k1.phase[j, i], rel=5e-6)
+    constants = {c: complex(solve_tide(grid, c).eta[j, i]) for c in ("K1", "O1", "M2")}
+    assert float(rows["beihai_range"]["model"]) == pytest.approx(mean_range(constants), rel=5e-6)
 
 
 def test_validate_draws_the_figure_and_refuses_to_overwrite(validated, folder, capsys):

@@ -96,6 +96,12 @@ def test_a_group_no_observation_sees_keeps_its_prior():
     assert post.sd[1] == pytest.approx(0.3, rel=1e-12)
 
 
+def test_a_group_that_barely_reaches_the_rows_is_not_informed():
+    # doubling group 1 moves the rows by 0.001 and 0.002 sigma: below INFORMED_FRACTION
+    d = synthetic([[0.1, 1e-5], [0.2, 2e-5]], [0.05, 0.08], [0.01, 0.01], [0.7, 0.3])
+    assert d.informed.tolist() == [True, False]
+
+
 def test_leave_one_publication_out_predicts_each_publication_from_the_others(rng):
     a = rng.uniform(0.05, 0.2, size=(4, 1))
     d = synthetic(a, [0.1, 0.2, 0.15, 0.3], [0.03] * 4, [0.7], sources=["A", "A", "B", "C"])

@@ -225,7 +225,7 @@ def cmd_validate(args) -> int:
     run = read_netcdf(args.run) if args.run else None
     basis = ModelBasis(config, run=run, label=str(args.run or ""))
     comparisons = validate(observations, basis, max_distance_km=args.max_distance_km)
-    source = args.observations or "forcing/observations.csv (shipped)"
+    source = args.observations or "the shipped forcing/observations.csv"
     if not args.quiet:
         _print(
             validation_report(
@@ -251,6 +251,8 @@ def calibration_report(cal) -> list[str]:
     """The lines ``bbw-bay calibrate`` prints."""
     import numpy as np
 
+    from bbw_bay.control.calibration import INFORMED_FRACTION
+
     d = cal.design
     lines = [
         f"calibration rows: {len(d.rows)} ({', '.join(sorted({o.variable for o in d.rows}))}) "
@@ -261,7 +263,7 @@ def calibration_report(cal) -> list[str]:
     lines.extend(["", f"posterior load multipliers per {cal.grouping} group (informed groups):"])
     body = []
     for k, (tracer, group) in enumerate(d.parameters):
-        if not np.any(d.matrix[:, k]):
+        if not d.informed[k]:
             continue
         body.append(
             [
@@ -273,8 +275,11 @@ def calibration_report(cal) -> list[str]:
             ]
         )
     lines.extend(_table(["tracer group", "prior sd", "mean", "sd", ""], body))
-    n_other = sum(not np.any(d.matrix[:, k]) for k in range(len(d.parameters)))
-    lines.append(f"  ({n_other} other groups: no observation sees them; posterior = prior 1)")
+    n_other = int(np.count_nonzero(~d.informed))
+    lines.append(
+        f"  ({n_other} other groups: no row moves by {INFORMED_FRACTION:g} sigma when their load "
+        "doubles; they keep their prior and their inventory loads)"
+    )
     lines.extend(["", "skill (cost = mean |M - O| / sigma; ln ratios of model to observed):"])
     body = [
         [
@@ -301,7 +306,7 @@ def calibration_report(cal) -> list[str]:
         rows = [
             r
             for r in cal.loads(tracer)
-            if np.any(d.matrix[:, d.parameters.index((tracer, cal.group_of(r["source"])))])
+            if d.informed[d.parameters.index((tracer, cal.group_of(r["source"])))]
         ]
         if rows:
             lines.extend(["", f"{tracer} loads of the informed sources [t/yr]:"])

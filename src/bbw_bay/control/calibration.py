@@ -54,6 +54,10 @@ GROUPINGS = ("river", "province-kind")
 PRIOR_SD = {"cited": 0.3, "derived": 0.7, "estimate": 1.0}
 #: Relative error of one cell standing for a bay mean or a station (added in quadrature).
 REPRESENTATION_ERROR = 0.3
+#: A group is informed by the rows when doubling its load moves some row's model value by at
+#: least this fraction of that row's σ (every source reaches every cell a little; a group below
+#: this keeps its prior and its inventory loads).
+INFORMED_FRACTION = 0.05
 #: A decay rate's prior: log-normal with this factor as one standard deviation.
 RATE_PRIOR_FACTOR = 3.0
 #: The rate search spans the config's rate divided and multiplied by this factor.
@@ -111,6 +115,13 @@ class Design:
     def observed(self) -> np.ndarray:
         """(n,) observed values."""
         return np.array([o.value for o in self.rows])
+
+    @property
+    def informed(self) -> np.ndarray:
+        """(p,) bool: the parameters the rows inform (see `INFORMED_FRACTION`)."""
+        if not self.parameters:
+            return np.zeros(0, dtype=bool)
+        return np.max(np.abs(self.matrix) / self.sigma[:, None], axis=0) >= INFORMED_FRACTION
 
     def predict(self, multipliers: np.ndarray) -> np.ndarray:
         """(n,) model values [mg/L] for multipliers (p,)."""
@@ -224,7 +235,11 @@ def design(
     seasons = sorted({s for w in weights for s in w})
     n = len(used)
     constant = np.zeros(n)
-    contributions = None
+    first = basis.setup(None if seasons[0] == STEADY else seasons[0]).model
+    sources = tuple(x.name for x in first.sources)
+    group_of = [_group_key(tuple(x.groups), x.name, grouping) for x in first.sources]
+    contributions = np.zeros((n, len(sources)))
+    loads: dict[str, np.ndarray] = {}
     for season in seasons:
         model = _season_model(basis, season, rates)
         factors = Factorisations(model)
@@ -237,11 +252,7 @@ def design(
         matrix = response_coefficients(
             model, receptors=receptors, tracers=names, factors=factors, label=season
         )
-        if contributions is None:
-            sources = matrix.sources
-            group_of = [_group_key(tuple(x.groups), x.name, grouping) for x in model.sources]
-            contributions = np.zeros((n, len(sources)))
-            loads = {names[t]: matrix.loads[t] for t in range(len(names))}
+        loads = {names[t]: matrix.loads[t] for t in range(len(names))}  # annual: every season
         part = matrix.contributions()  # (ntr, nrec, ns)
         base = matrix.background + matrix.diffuse
         for r, k in enumerate(rows):
@@ -486,6 +497,7 @@ def calibrate(
 
 __all__ = [
     "GROUPINGS",
+    "INFORMED_FRACTION",
     "METHOD",
     "PRIOR_SD",
     "REPRESENTATION_ERROR",

@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from bbw_bay.control.calibration import (
     METHOD,
     PRIOR_SD,
@@ -56,8 +54,8 @@ def _calibrated_row(cal: Calibration, row: dict, label: str) -> dict:
         if (base, group) not in cal.design.parameters:
             continue
         k = cal.design.parameters.index((base, group))
-        if not np.any(cal.design.matrix[:, k]):
-            continue  # no observation sees this group: its posterior is its prior
+        if not cal.design.informed[k]:
+            continue  # no observation sees this group: it keeps its prior and its load
         mean, sd = cal.multiplier(base, group)
         load = float(row["loads_t_per_yr"][tracer])
         row["loads_t_per_yr"][tracer] = float(f"{load * mean:.6g}")
@@ -95,7 +93,7 @@ def calibrated_sources_text(cal: Calibration, config, *, observations: str, dige
         "# posterior multipliers (tracer, group: mean +- sd):",
     ]
     for k, (tracer, group) in enumerate(cal.design.parameters):
-        if np.any(cal.design.matrix[:, k]):
+        if cal.design.informed[k]:
             mean, sd = cal.posterior.mean[k], cal.posterior.sd[k]
             head.append(f"#   {tracer}, {group}: {mean:.4g} +- {sd:.3g}")
     lines = [*head, ""]

@@ -18,6 +18,9 @@ RATIO_KINDS = ("concentration", "flushing", "tide_amplitude", "tidal_range", "sh
 #: Colour-scale limit of the ratio map: a factor of 4 either way.
 RATIO_LIMIT = 4.0
 _MARKERS = "osD^vP*Xh<>"
+#: The ratio map zooms to the points with this margin [degrees] and at least this span.
+ZOOM_MARGIN_DEG = 0.5
+MIN_SPAN_DEG = 2.0
 
 
 def _pairs(comparisons, kinds: Sequence[str]):
@@ -92,7 +95,8 @@ def ratio_map(
     title: str | None = None,
 ):
     """Map of model / observed at each observation's point (log colour scale, clipped at a
-    factor of `RATIO_LIMIT`), land from ``ds`` (its ``wet`` and lon/lat coordinates).
+    factor of `RATIO_LIMIT`), land from ``ds`` (its ``wet`` and lon/lat coordinates), zoomed to
+    the points (`ZOOM_MARGIN_DEG` around them, at least `MIN_SPAN_DEG` across).
 
     Parameters
     ----------
@@ -130,13 +134,27 @@ def ratio_map(
             zorder=4,
         )
     if points is not None:
+        from matplotlib.lines import Line2D
+
+        handles = [
+            Line2D([], [], ls="", marker=m, mfc="white", mec="k", label=v)
+            for v, m in _markers(rows).items()
+        ]
+        ax.legend(handles=handles, fontsize=7, loc="lower left")
+        lon = [c.observation.lon for c in rows]
+        lat = [c.observation.lat for c in rows]
+        x0, x1 = ax.get_xlim()
+        y0, y1 = ax.get_ylim()
+        pad = max(ZOOM_MARGIN_DEG, 0.5 * (MIN_SPAN_DEG - (max(lon) - min(lon))))
+        ax.set_xlim(max(x0, min(lon) - pad), min(x1, max(lon) + pad))
+        pad = max(ZOOM_MARGIN_DEG, 0.5 * (MIN_SPAN_DEG - (max(lat) - min(lat))))
+        ax.set_ylim(max(y0, min(lat) - pad), min(y1, max(lat) + pad))
         bar = ax.figure.colorbar(points, ax=ax, shrink=0.8)
         ticks = [0.25, 0.5, 1.0, 2.0, 4.0]
         bar.set_ticks(ticks)
         bar.set_ticklabels([f"{t:g}" for t in ticks])
         bar.ax.minorticks_off()
         bar.set_label("model / observed")
-        ax.legend(fontsize=7, loc="lower left")
     ax.set_title(title or f"model / observed ({len(rows)} rows)")
     return ax
 

@@ -158,7 +158,8 @@ def record_days(ds: xr.Dataset) -> np.ndarray:
         seconds = (t - np.datetime64("2000-01-01T00:00:00")) / np.timedelta64(1, "s")
     else:
         seconds = np.asarray(t, dtype=float)
-    return np.mod(np.asarray(seconds, dtype=float), YEAR) / DAY
+    days = np.mod(np.asarray(seconds, dtype=float), YEAR) / DAY
+    return np.where(days > YEAR / DAY - 1e-6, 0.0, days)  # a full year is 1 January again
 
 
 def record_weights(days: np.ndarray, obs: Observation) -> tuple[np.ndarray, str]:
@@ -198,7 +199,7 @@ def describe_weights(weights: Mapping[str, float]) -> str:
 
 
 # ----------------------------------------------------------------------------- statistics
-def wrap_degrees(d: np.ndarray) -> np.ndarray:
+def wrap_degrees(d: np.ndarray | float) -> np.ndarray:
     """Angles wrapped to (−180, 180] degrees."""
     d = np.mod(np.asarray(d, dtype=float) + 180.0, 360.0) - 180.0
     return np.where(d == -180.0, 180.0, d)
@@ -287,6 +288,13 @@ class Comparison:
     basis: str = ""
     status: str = "compared"
     extra: dict = field(default_factory=dict)
+
+    @property
+    def cell(self) -> tuple[int, int]:
+        """(j, i) of the matched wet cell (ValueError when the row has no match)."""
+        if self.match is None or not self.match.ok:
+            raise ValueError(f"observation {self.observation.id!r} has no matched cell")
+        return self.match.j, self.match.i
 
     @property
     def compared(self) -> bool:
@@ -411,9 +419,9 @@ def summarise(
             variables.setdefault(c.observation.variable, []).append(c)
         for members in variables.values():
             if len({c.region for c in members}) > 1:
-                k = list(key(members[0]))
-                k[position] = "all"
-                groups[tuple(k)] = members
+                every = list(key(members[0]))
+                every[position] = "all"
+                groups[tuple(every)] = members
     out = []
     for k in sorted(groups, key=lambda k: tuple(x if x != "all" else "~" for x in k)):
         members = groups[k]

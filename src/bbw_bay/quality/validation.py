@@ -7,8 +7,8 @@ each observation (see `bbw_bay.quality.skill` for space and time) and compares i
 
 * concentrations (a tracer the model carries): the field in the matched cell;
 * tides: ``K1_amplitude`` / ``K1_phase`` ... from `bbw_bay.gulf.tides.solve_tide` in the matched
-  cell; ``tidal_range`` against 2 (A_K1 + A_O1 + A_M2), the largest range the three modelled
-  constituents make together;
+  cell; ``tidal_range`` against the mean range (mean of every rise and fall over a year, 平均潮差)
+  of the modelled K1 + O1 + M2 tide there (`bbw_bay.gulf.tide_stations.mean_range`);
 * flushing: ``residence_days`` against the e-folding time of the row's region
   (`Model.efolding_times`, as ``bbw-bay residence``) in the steady flow of the seasons the row
   overlaps;
@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 
 #: Region key of the gulf proper (`bbw_bay.gulf.geodata.gulf_proper_mask`).
 GULF_PROPER = "gulf_proper"
-#: Constituents whose amplitudes sum to the modelled tidal range.
+#: Constituents of the modelled tidal range.
 RANGE_CONSTITUENTS = ("K1", "O1", "M2")
 #: Longest e-folding time [days] marched before a region counts as not flushed.
 MAX_EFOLDING_DAYS = 1000.0
@@ -144,7 +144,7 @@ class ModelBasis:
     def tracers(self) -> list[str]:
         """Tracer variables of the model (age and tagged tracers included)."""
         if self.run is not None:
-            return [v for v in self.run.data_vars if "time" in self.run[v].dims]
+            return [str(v) for v in self.run.data_vars if "time" in self.run[v].dims]
         return list(self.setup(self._first_season()).model.names)
 
     def _first_season(self) -> str | None:
@@ -233,15 +233,18 @@ def _concentration(c: Comparison, basis: ModelBasis) -> None:
         return
     fields, c.basis = basis.field(o)
     ydim, xdim, _ = horizontal_dims(fields)
-    c.model = float(fields[o.variable].transpose(ydim, xdim).values[c.match.j, c.match.i])
+    c.model = float(fields[o.variable].transpose(ydim, xdim).values[c.cell])
 
 
 def _tide(c: Comparison, basis: ModelBasis) -> None:
     o = c.observation
-    j, i = c.match.j, c.match.i
+    j, i = c.cell
     if o.kind == "tidal_range":
-        c.model = 2.0 * sum(float(basis.tide(k).amplitude[j, i]) for k in RANGE_CONSTITUENTS)
-        c.basis = "2 (A_K1 + A_O1 + A_M2), the largest range of the three constituents"
+        from bbw_bay.gulf.tide_stations import mean_range
+
+        constants = {k: complex(basis.tide(k).eta[j, i]) for k in RANGE_CONSTITUENTS}
+        c.model = mean_range(constants)
+        c.basis = "mean range of the K1 + O1 + M2 tide over a year (gulf.tide_stations.mean_range)"
         return
     constituent, what = o.variable.split("_", 1)
     from bbw_bay.gulf.tides import CONSTITUENT_SPEEDS
