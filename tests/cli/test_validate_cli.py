@@ -166,3 +166,11 @@ def test_calibrate_never_writes_onto_the_inventory(calibrated, capsys):
     target = str(forcing_path("sources.toml"))
     assert main(["calibrate", str(GULF), "-o", target, "--overwrite"]) == 2
     assert "is the cited inventory" in capsys.readouterr().err
+
+
+def test_validate_refuses_a_run_file_from_another_grid(tmp_path, capsys):
+    channel = tmp_path / "channel.nc"
+    args = ["run", REPO / "configs" / "channel.toml", "--set", "run.duration_days=1"]
+    assert main([str(a) for a in [*args, "-o", channel, "-q"]]) == 0
+    assert main(["validate", str(GULF), str(channel)]) == 2
+    assert "is not the config's grid" in capsys.readouterr().err

@@ -117,8 +117,19 @@ class ModelBasis:
 
     @property
     def dataset(self) -> xr.Dataset:
-        """Coordinates and wet mask the observations are matched on."""
-        return self.run if self.run is not None else grid_dataset(self.grid)
+        """Coordinates and wet mask the observations are matched on (ObservationError if a run
+        file is on another grid than the config's)."""
+        if self.run is None:
+            return grid_dataset(self.grid)
+        ydim, xdim, _ = horizontal_dims(self.run)
+        shape = (self.run.sizes[ydim], self.run.sizes[xdim])
+        if shape != self.grid.shape or "wet" not in self.run:
+            raise ObservationError(
+                f"{self.label or 'the run file'}: its grid {shape} (wet mask "
+                f"{'present' if 'wet' in self.run else 'missing'}) is not the config's grid "
+                f"{self.grid.shape}; give the config the run was made with"
+            )
+        return self.run
 
     def season_months(self) -> dict[str, tuple[int, ...]]:
         """{season: months} of the circulation (empty for a config without seasons)."""
