@@ -6,13 +6,6 @@ lengths in metres, times in seconds.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("bbw_bay")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0+unknown"
-
 from bbw_bay import plots  # noqa: E402
 from bbw_bay.control.apportion import apportion, apportionment_table  # noqa: E402
 from bbw_bay.control.capacity import allowable_loads  # noqa: E402
@@ -29,14 +22,18 @@ from bbw_bay.core.shallow_water import BoundaryElevation, ShallowWater  # noqa: 
 from bbw_bay.core.simulation import Simulation  # noqa: E402
 from bbw_bay.core.solver import StabilityError  # noqa: E402
 from bbw_bay.core.sources import PointSource  # noqa: E402
+from bbw_bay.errors import BadInputError, BbwBayError, RuntimeFailure  # noqa: E402
 from bbw_bay.gulf import geodata as _geodata  # noqa: E402, F401  (registers Grid.beibu)
 from bbw_bay.gulf import nests as _nests  # noqa: E402, F401  (registers Grid.beibu_nest)
 from bbw_bay.gulf.assemble import build  # noqa: E402
 from bbw_bay.quality.evaluate import evaluate, evaluation_table  # noqa: E402
 from bbw_bay.quality.receptors import receptors_for  # noqa: E402
 from bbw_bay.quality.zones import Zone, load_zones  # noqa: E402
+from bbw_bay.version import __version__  # noqa: E402
 
 __all__ = [
+    "BadInputError",
+    "BbwBayError",
     "BoundaryElevation",
     "CapacityRun",
     "Flow",
@@ -44,6 +41,7 @@ __all__ = [
     "InstabilityError",
     "Model",
     "ModelError",
+    "RuntimeFailure",
     "PointSource",
     "ShallowWater",
     "Simulation",
