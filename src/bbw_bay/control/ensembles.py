@@ -162,6 +162,7 @@ def run_ensemble(
         with once_per_message("bbw_bay.core.sources"):
             check(spec)
         member_function = functools.partial(evaluate_member, spec=spec, zones=zones)
+    assert member_function is not None  # for the type checker: set just above when absent
     draws = draw_members(spec, members=members, seed=seed)
     log.info("%d members, seed %d, %d uncertain inputs", members, seed, len(spec.uncertain))
     with once_per_message("bbw_bay.core.sources"):

@@ -37,6 +37,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
+import scipy.sparse.linalg as spla
 import xarray as xr
 
 from bbw_bay.core.grid import Grid
@@ -122,7 +123,7 @@ class Factorisations:
         """Number of factorisations made so far."""
         return len(self._factors)
 
-    def by_rate(self, names: Sequence[str]) -> list[tuple[object, list[int]]]:
+    def by_rate(self, names: Sequence[str]) -> list[tuple[spla.SuperLU, list[int]]]:
         """[(factors, positions in ``names``)] with one entry per distinct decay rate, so that
         tracers sharing a rate share their solves."""
         groups: dict[float, list[int]] = {}

@@ -104,16 +104,15 @@ class UpwindOperator:
             outward = np.maximum(-inward_sign * transports[sel], 0.0)
             np.add.at(inflow, cells[sel], inward)
             np.add.at(diag, cells[sel], -outward)
-        rows = np.concatenate(
-            [np.concatenate([np.atleast_1d(r) for r in rows]) if rows else [], np.arange(n)]
-        )
-        cols = np.concatenate(
-            [np.concatenate([np.atleast_1d(c) for c in cols]) if cols else [], np.arange(n)]
-        )
-        vals = np.concatenate(
-            [np.concatenate([np.atleast_1d(v) for v in vals]) if vals else [], diag]
-        )
-        matrix = sp.csr_matrix((vals, (rows.astype(np.int64), cols.astype(np.int64))), shape=(n, n))
+
+        def stacked(parts: list, tail: np.ndarray) -> np.ndarray:
+            head = [np.concatenate([np.atleast_1d(part) for part in parts])] if parts else []
+            return np.concatenate([*head, tail])
+
+        all_rows = stacked(rows, np.arange(n)).astype(np.int64)
+        all_cols = stacked(cols, np.arange(n)).astype(np.int64)
+        all_vals = stacked(vals, diag)
+        matrix = sp.csr_matrix((all_vals, (all_rows, all_cols)), shape=(n, n))
         matrix = sp.diags(1.0 / volume) @ matrix
         return cls(grid, index, matrix.tocsc(), inflow / volume, volume)
 
@@ -129,8 +128,9 @@ class UpwindOperator:
             "decays (a closed basin or a dead end with decay_per_day = 0); give the tracer a "
             "decay rate, open an edge, or use time-marching"
         )
-        if decay <= 0 and self._closed_component() is not None:
-            j, i = self._closed_component()
+        closed = self._closed_component() if decay <= 0 else None
+        if closed is not None:
+            j, i = closed
             raise NoSteadyStateError(f"{message}; e.g. the water around cell (j={j}, i={i})")
         system = (self.matrix - decay * sp.identity(self.size, format="csc")).tocsc()
         try:
@@ -249,9 +249,10 @@ def efolding_times(
     """
     names = list(regions)
     inside = np.stack([operator.to_vector(regions[n]).astype(bool) for n in names], axis=1)
-    empty = [n for n, k in zip(names, inside.any(axis=0), strict=True) if not k]
+    has_wet = np.asarray(inside.any(axis=0)).tolist()
+    empty = [n for n, k in zip(names, has_wet, strict=True) if not k]
     if empty:
-        raise ValueError(f"regions without a wet cell: {', '.join(empty)}")
+        raise BadInputError(f"regions without a wet cell: {', '.join(empty)}")
     n = operator.size
     factors = spla.splu((sp.identity(n, format="csc") - dt * operator.matrix).tocsc())
     c = inside.astype(float)

@@ -34,6 +34,7 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -350,7 +351,7 @@ _COLUMNS = (
 )
 
 
-def _rows(result: xr.Dataset) -> list[dict[str, object]]:
+def _rows(result: xr.Dataset) -> list[dict[str, Any]]:
     rows = []
     for z in result["zone"].values:
         r = result.sel(zone=z)

@@ -267,6 +267,7 @@ def limit(name: str, klass: int) -> float | tuple[float, float]:
     p = parameter(name)
     k = _check_class(klass) - 1
     if p.direction == "range":
+        assert p.lower_limits is not None  # a range parameter always has them (PARAMETERS)
         return (p.lower_limits[k], p.limits[k])
     return p.limits[k]
 
@@ -305,6 +306,7 @@ def classify(concentration, name: str):
         elif p.direction == "lower":
             ok = c > hi * (1.0 + REL_TOL)
         else:
+            assert p.lower_limits is not None  # a range parameter always has them (PARAMETERS)
             lo = p.lower_limits[k]
             ok = (c >= lo * (1.0 - REL_TOL)) & (c <= hi * (1.0 + REL_TOL))
         klass[ok] = k + 1
@@ -347,7 +349,7 @@ def table() -> str:
     """The limits as a plain-text table (for documentation and the CLI)."""
     lines = [f"{'key':<5} {'item':<38} {'unit':<5} {'I':>8} {'II':>8} {'III':>8} {'IV':>8}"]
     for p in PARAMETERS.values():
-        if p.direction == "range":
+        if p.direction == "range" and p.lower_limits is not None:
             cells = [f"{lo:g}-{hi:g}" for lo, hi in zip(p.lower_limits, p.limits, strict=True)]
         else:
             sign = ">" if p.direction == "lower" else "≤"

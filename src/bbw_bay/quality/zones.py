@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -176,7 +177,7 @@ def _zone_from_table(entry, path, index: int) -> Zone:
     exclude = entry.get("exclude", [])
     if not isinstance(exclude, list) or not all(isinstance(e, str) for e in exclude):
         raise _fail(path, index, key, f"exclude must be a list of zone keys; got {exclude!r}")
-    text = {}
+    text: dict[str, Any] = {}
     for name in ("name", "name_zh", "province", "source", "estimate", "notes"):
         value = entry.get(name, "")
         if not isinstance(value, str):
