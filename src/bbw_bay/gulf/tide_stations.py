@@ -176,21 +176,35 @@ def compare_stations(
 
 
 def mean_range(
-    constants: Mapping[str, complex], *, days: float = 365.0, step_s: float = 600.0
+    constants: Mapping[str, complex],
+    *,
+    definition: str = "extremes",
+    days: float = 365.0,
+    step_s: float = 600.0,
 ) -> float:
-    """Mean tidal range [m] of a harmonic series: the mean |HW − LW| of successive extremes.
+    """Mean tidal range [m] of a harmonic series η(t) = Σ Re(z_n e^{iω_n t}).
 
-    The series η(t) = Σ Re(z_n e^{iω_n t}) is sampled every ``step_s`` over ``days``, each
-    extreme refined by a parabola through its three samples. Every maximum and minimum counts
-    (the 平均潮差 of Chinese tide tables: the mean of all rises and falls). For one constituent
-    of amplitude A it is 2A; for two equal ones of slowly differing speed, (8/π) A.
+    ``definition``: "extremes", the mean |HW − LW| of all successive extremes (the 平均潮差 of
+    Chinese tide tables: the mean of all rises and falls; each extreme refined by a parabola
+    through its three samples), or "daily", the mean over calendar days of (max − min). The
+    series is sampled every ``step_s`` over ``days``. For one constituent of amplitude A both
+    are 2A; for two equal ones of slowly differing speed "extremes" is (8/π) A. In a mixed
+    diurnal tide "daily" is the larger: it skips the small secondary rises and falls.
     """
     unknown = [c for c in constants if c not in CONSTITUENT_SPEEDS]
     if unknown:
         raise StationError(f"mean_range: unknown constituents {unknown}")
+    if definition not in ("extremes", "daily"):
+        raise StationError(
+            f"mean_range: definition must be 'extremes' or 'daily'; got {definition!r}"
+        )
     t = np.arange(0.0, days * DAY, step_s)
     eta = sum(np.real(z * np.exp(1j * CONSTITUENT_SPEEDS[c] * t)) for c, z in constants.items())
     eta = np.asarray(eta, dtype=float)
+    if definition == "daily":
+        per_day = int(round(DAY / step_s))
+        whole = eta[: (eta.size // per_day) * per_day].reshape(-1, per_day)
+        return float(np.mean(whole.max(axis=1) - whole.min(axis=1)))
     slope = np.diff(eta)
     k = np.nonzero(slope[1:] * slope[:-1] < 0)[0] + 1
     if k.size < 2:
