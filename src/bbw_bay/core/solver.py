@@ -86,7 +86,7 @@ def positivity_rate(
     )
     volume = grid.volume
     rate = np.zeros(grid.shape)
-    wet = grid.wet
+    wet = grid.wet & (volume > 0)  # floodable ground (depth <= 0) carries no rigid-lid flux
     rate[wet] = (lam * outflow[wet] + cond[wet]) / volume[wet]
     return rate + (float(np.max(decay)) if np.size(decay) else 0.0)
 
