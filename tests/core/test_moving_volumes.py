@@ -13,14 +13,14 @@ M2 = 2 * np.pi / TIDAL_SPEEDS["M2"]
 
 @pytest.fixture(scope="module")
 def tidal_flat():
-    """A tidal inlet whose upper half dries at low water: two M2 periods, stored every step."""
+    """A tidal inlet whose upper half dries at low water: two M2 periods of hourly means."""
     nx, ny, dx = 24, 6, 500.0
     x = (np.arange(nx) + 0.5) * dx
     bed = np.repeat((6.0 - 8.0 * x / x[-1])[None, :], ny, axis=0)  # 6 m deep to 2 m above datum
     bed[0, 10:] -= 1.0  # a channel along the south side
     grid = bb.Grid.cartesian(nx, ny, dx=dx, dy=dx, depth=bed, open_boundaries=("west",))
     sw = bb.ShallowWater(grid, boundary_elevation=BoundaryElevation({"M2": (2.0, 0.0)}))
-    hd = sw.run(duration=2 * M2, output_interval=M2 / 240, dt=M2 / 240)
+    hd = sw.run(duration=2 * M2, output_interval=M2 / 12, dt=M2 / 240)
     return grid, hd
 
 
@@ -35,7 +35,7 @@ def test_hydrodynamics_store_volumes_consistent_with_the_fluxes_to_round_off(tid
     net = u[:, :, :-1] - u[:, :, 1:] + v[:, :-1] - v[:, 1:]
     change = flow.volumes[1:] - flow.volumes[:-1]
     # V(t+Δt) = V(t) + Δt ΣQ: the engine updates depth from these fluxes, so the identity is
-    # round-off of the volumes (≈ 1e-16 × 1e6 m³ per step, 450 steps)
+    # round-off of the volumes (≈ 1e-16 × 1e6 m³ per step, 480 steps)
     assert np.abs(change - dt * net).max() < 1e-12 * flow.volumes.max()
 
 
@@ -49,8 +49,9 @@ def test_uniform_tracer_stays_uniform_through_flooding_and_drying(tidal_flat):
     ds = model.run(2 * M2, initial={"c": 1.0}, output_interval=M2 / 4)
     c = ds["c"].values[:, grid.wet]
     # inflow carries 1 and each stage's mass and volume follow the same fluxes, so c stays 1
-    # to round-off (1e-12: ~1e4 sub-steps of 1e-16), also in cells that empty and refill:
-    # their outflow over a stored step never exceeds the water they hold (the engine's limiter)
+    # to round-off (1e-12: ~1e4 sub-steps of 1e-16), also in cells that empty and refill
+    # within an hour: their outflow is taken at their end-of-stage value (implicitly), so it
+    # never takes more than they hold
     assert np.abs(c - 1.0).max() < 1e-12
     assert model.statistics.max_relative_imbalance < 1e-12
 
@@ -58,7 +59,7 @@ def test_uniform_tracer_stays_uniform_through_flooding_and_drying(tidal_flat):
 def test_dye_mass_is_conserved_through_tidal_cycles_with_drying(tidal_flat):
     grid, hd = tidal_flat
     # the second period (after the spin-up from rest) repeated: it ends close to where it starts
-    second = hd.isel(time=slice(240, None))
+    second = hd.isel(time=slice(12, None))
     second = second.assign_coords(time=second["time"] - second["time"][0])
     flow = bb.Flow.from_hydrodynamics(second, periodic=True)
     dye = np.zeros(grid.shape)
@@ -88,11 +89,11 @@ def test_a_cell_that_dries_keeps_its_mass_and_releases_it_when_it_floods(tidal_f
     dye = np.zeros(grid.shape)
     dye[j, i] = 5.0
     model = _model(grid, flow)
-    ds = model.run(2 * M2, initial={"c": dye}, output_interval=M2 / 240)
+    ds = model.run(2 * M2, initial={"c": dye}, output_interval=M2 / 12)
     mass = ds["c"].values * flow.volumes
     u, v = flow.transport_u, flow.transport_v
     closed = (u[:, j, i] == 0) & (u[:, j, i + 1] == 0) & (v[:, j, i] == 0) & (v[:, j + 1, i] == 0)
-    assert closed.sum() > 10  # it is dry (all faces closed) for a good part of the tide
+    assert closed.sum() >= 4  # it is dry (all faces closed) for hours in each tide
     # while its faces are closed no flux leaves: its mass stays, to round-off
     held = mass[:-1, j, i][closed]
     np.testing.assert_allclose(mass[1:, j, i][closed], held, rtol=1e-12)

@@ -170,8 +170,8 @@ class Flow:
         cell volumes are area × total depth. ``grid`` defaults to the run's own grid (or one
         rebuilt from ``hd``). ``periodic=True`` repeats the stored period (first to last time)
         cyclically, as a hydrodynamic database is reused through a year. Transport on these
-        volumes is conservative and positive to round-off when ``hd`` stores every engine step
-        (``output_interval = dt``); see `bbw_bay.core.moving_volumes.MovingVolumes`.
+        volumes is conservative and positive to round-off, also with hourly means (see
+        `bbw_bay.core.moving_volumes.MovingVolumes`).
         """
         grid = grid if grid is not None else _hydrodynamics_grid(hd)
         times = np.asarray(hd["time"].values, dtype=float)

@@ -24,11 +24,12 @@ class MovingVolumes:
     its mass (a cell empty at the period's start but not at its end would lose it: store a
     period that ends where it starts, e.g. after a spin-up).
 
-    Exactness: a cell that empties keeps its outflow within the water it holds when the
-    hydrodynamics are stored at every engine step (the engine's outflow limiter), so mass and a
-    uniform tracer are kept to round-off; with coarser interval means a cell that floods and
-    passes water on within one interval can need more than it holds, and the clipped stage mass
-    shows in the run's mass budget.
+    Cells that (nearly) empty in an interval carry through-flow they may not hold at any one
+    moment of the interval-mean flow: they are excluded from the bound, upwind, closed to
+    diffusion, and their outflow leaves at their end-of-stage value (implicit in the cell,
+    `_implicit_thin`), which keeps them positive and bounded however small their volume; the
+    kernel's mass update then gives them exactly that value. Mass and a uniform tracer are kept
+    to round-off with hourly means as with every engine step stored.
     """
 
     #: Depth [m] below which a cell is treated as empty for the time-step bound.
@@ -50,7 +51,8 @@ class MovingVolumes:
         self._cache: dict[int, tuple] = {}
 
     def interval(self, k: int) -> tuple:
-        """(V_k, S_k, conductances, interior-face weights, largest sub-step [s]) of interval k."""
+        """(V_k, S_k, conductances ×2, interior-face weights ×2, thin-cell inflows, largest
+        sub-step [s]) of interval k."""
         if k not in self._cache:
             f, s = self.flow, self.solver
             storage = np.ascontiguousarray(f.storage_rate(k))
@@ -75,14 +77,14 @@ class MovingVolumes:
                 self._cache.clear()
             self._cache[k] = (np.ascontiguousarray(self.volumes[k]), storage, cond_u, cond_v,
                               np.ascontiguousarray(interior_u), np.ascontiguousarray(interior_v),
-                              h_max)  # fmt: skip
+                              _thin_inflows(f.grid.wet & ~full, tu, tv), h_max)  # fmt: skip
         return self._cache[k]
 
     def stage(self, interval: tuple[int, float], offset: float) -> tuple:
         """Kernel arguments of a stage ``offset`` [s] after the step start in ``interval``."""
         k, start = interval
-        base, storage, cond_u, cond_v, interior_u, interior_v, _ = self.interval(k)
-        return base, storage, start, start + offset, cond_u, cond_v, interior_u, interior_v
+        base, storage, cond_u, cond_v, interior_u, interior_v = self.interval(k)[:6]
+        return base, storage, start + offset, cond_u, cond_v, interior_u, interior_v
 
     def advance(self, c, time: float, dt: float, budget, out) -> np.ndarray:
         """c(time + dt): interval pieces, each in equal sub-steps within its bound."""
@@ -100,7 +102,7 @@ class MovingVolumes:
                     f"t = {now:g} s is past the end ({f.times[-1]:g} s) of the stored "
                     "hydrodynamics; run within them or build the flow with periodic=True"
                 )
-            h_max = self.interval(k)[-1]
+            h_max = self.interval(k)[7]
             n = max(1, int(np.ceil(piece / h_max - 1e-9)))
             h = piece / n
             spare = np.empty_like(out)
@@ -117,6 +119,41 @@ class MovingVolumes:
             out[:] = current
         self.solver.volume = np.ascontiguousarray(f.volume_at(end))
         return out
+
+    def _implicit_thin(self, c, loads, k: int, offset: float, h: float) -> np.ndarray:
+        """Face values: ``c`` with each thin cell's new value c' (outflow taken implicitly).
+
+        A thin cell (excluded from the bound, upwind, no diffusion) sends its water out at its
+        end-of-stage value: c' (V + h Q_in) = V c (1 − h k) + h W + h Σ_in Q c_in, a convex
+        combination however small V is, and exactly what the kernel's mass update then gives it.
+        Chains of thin cells are resolved by sweeps in no particular order (they are short).
+        """
+        table = self.interval(k)[6]
+        if table is None:
+            return c
+        cells, q_in, sources = table
+        jj, ii = cells
+        base, storage = self.interval(k)[:2]
+        volume = base[jj, ii] + offset * storage[jj, ii]
+        ghost = self.solver.boundary.ghost
+        decay = self.solver.decay[:, None]
+        faces = c.copy()
+        own = volume * c[:, jj, ii] * (1.0 - h * decay) + h * loads[:, jj, ii]
+        denominator = volume + h * q_in
+        for _ in range(max(4, len(jj))):
+            inflow = np.zeros_like(own)
+            for q, (kind, a, b) in sources:
+                if kind == "cell":
+                    inflow += q * faces[:, a, b]
+                else:
+                    inflow += q * ghost[kind][:, a]
+            new = np.where(denominator > 0, (own + h * inflow) / np.where(denominator > 0,
+                           denominator, 1.0), c[:, jj, ii])  # fmt: skip
+            done = np.array_equal(new, faces[:, jj, ii])
+            faces[:, jj, ii] = new
+            if done:
+                break
+        return faces
 
     def _wrap(self, c: np.ndarray, cycle: int) -> np.ndarray:
         """c scaled by V_end/V_0 at the start of a new cycle: each cell keeps its mass."""
@@ -137,8 +174,9 @@ class MovingVolumes:
             base, storage = self.interval(k)[:2]
             s.volume = base + interval[1] * storage
         stage_loads = s.stage_loads(loads, c)
+        faces = self._implicit_thin(c, stage_loads, k, interval[1], h)
         decay, boundary, section, region_decay = s._stage(
-            c, c, u, v, stage_loads, h, 0.0, 1.0, out, self.stage(interval, 0.0)
+            faces, c, u, v, stage_loads, h, 0.0, 1.0, out, self.stage(interval, 0.0)
         )
         if budget is not None:
             load_sum, region_load_sum = s._load_sums(loads)
@@ -154,3 +192,30 @@ class MovingVolumes:
                 budget.region_loads_in += h * region_load_sum + region_ages
                 budget.region_decayed += region_decay
                 budget.section_in += section
+
+
+def _thin_inflows(thin: np.ndarray, tu: np.ndarray, tv: np.ndarray):
+    """(cells (jj, ii), Q_in (n,), [(Q (n,), source)]) of the thin cells, or None.
+
+    Each source is ("cell", j_up (n,), i_up (n,)) or (edge, index (n,), None) for a ghost;
+    Q is the inflow [m³/s] through that face (0 where the face does not flow in).
+    """
+    jj, ii = np.nonzero(thin)
+    if jj.size == 0:
+        return None
+    ny, nx = thin.shape
+    west, east = tu[jj, ii], -tu[jj, ii + 1]
+    south, north = tv[jj, ii], -tv[jj + 1, ii]
+    sources: list[tuple[np.ndarray, tuple]] = []
+    for q, edge_here, j_up, i_up, edge, index in (
+        (west, ii == 0, jj, ii - 1, "west", jj),
+        (east, ii == nx - 1, jj, ii + 1, "east", jj),
+        (south, jj == 0, jj - 1, ii, "south", ii),
+        (north, jj == ny - 1, jj + 1, ii, "north", ii),
+    ):
+        q = np.maximum(q, 0.0)
+        inner = np.where(edge_here, 0.0, q)
+        sources.append((inner, ("cell", np.clip(j_up, 0, ny - 1), np.clip(i_up, 0, nx - 1))))
+        sources.append((np.where(edge_here, q, 0.0), (edge, index, None)))
+    q_in = sum(q for q, _ in sources)
+    return (jj, ii), q_in, sources

@@ -142,15 +142,14 @@ def transport_stage(
     if moving is None:
         stage = c + dt * inv_volume[None] * divergence - dt * k * c
         out = weight_start * c_start + weight_stage * stage
-    else:
-        base, storage, off_start, off_stage = moving
-        v_start, volume = base + off_start * storage, base + off_stage * storage
-        target = weight_start * v_start + weight_stage * (volume + dt * storage)
-        mass = weight_start * v_start * c_start + weight_stage * (
-            volume * c + dt * divergence - dt * k * volume * c
-        )
+    else:  # one Euler stage on moving volumes: c_start is each cell's own concentration
+        base, storage, offset = moving
+        volume = base + offset * storage
+        target = volume + dt * storage
+        mass = volume * c_start + dt * divergence - dt * k * volume * c_start
         safe = np.where(target > 0, target, 1.0)
-        out = np.where(target > 0, np.maximum(mass, 0.0) / safe, c)
+        out = np.where(target > 0, np.maximum(mass, 0.0) / safe, c_start)
+        c = c_start  # decay acts on the cell's own concentration
     decayed = dt * np.sum(k * c * volume[None], axis=(1, 2))
     boundary_in = dt * (
         flux_u[:, :, 0].sum(axis=1)

@@ -467,9 +467,9 @@ class Solver:
         cond_u, cond_v, interior_u, interior_v = (
             (self.conductance_u, self.conductance_v, self.interior_u, self.interior_v)
             if moving is None
-            else moving[4:]
+            else moving[3:]
         )
-        moving = None if moving is None else moving[:4]
+        moving = None if moving is None else moving[:3]
         args = (
             c,
             c_start,

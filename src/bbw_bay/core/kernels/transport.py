@@ -120,17 +120,19 @@ def transport_stage(*arrays_and_scalars, moving=None):
     row_section, row_region_decay (see `_stage_blocks`). The thread count is read here, outside
     the compiled code, because reading it inside stops ``cache=True`` from working.
 
-    ``moving = (volume_base, storage, offset_start, offset_stage)`` switches to moving volumes:
-    V(τ) = volume_base + (τ − t_k) storage [m³, m³/s], with the step start and this stage at
-    offsets ``offset_start``, ``offset_stage`` [s]. The stage then updates mass,
-    c' = [a V_0 c0 + b (V c + Δt Σ F − Δt k V c)] / [a V_0 + b (V + Δt dV/dt)],
-    so a uniform tracer stays uniform when the fluxes match the volume change; a cell whose
-    new volume is 0 keeps its concentration (it holds no mass).
+    ``moving = (volume_base, storage, offset)`` switches to one forward-Euler stage on moving
+    volumes: V(τ) = volume_base + (τ − t_k) storage [m³, m³/s], the stage at ``offset`` [s]
+    into its interval, weights ignored. The stage updates mass,
+    c' = [V c0 + Δt Σ F(c) − Δt k V c0] / (V + Δt dV/dt),
+    with c0 = ``c_start`` the cell's own concentration and ``c`` the values the face fluxes are
+    built from (they differ only in cells whose outflow is treated implicitly, see
+    `bbw_bay.core.moving_volumes`), so a uniform tracer stays uniform when the fluxes match the
+    volume change; a cell whose new volume is 0 keeps its concentration (it holds no mass).
     """
     c = arrays_and_scalars[0]
     if moving is None:
         volume = arrays_and_scalars[9]
-        moving = (volume, volume, 0.0, 0.0, False)
+        moving = (volume, volume, 0.0, False)
     else:
         moving = (*moving, True)
     _stage_blocks(*arrays_and_scalars, *moving, min(c.shape[1], nb.get_num_threads()))
@@ -171,7 +173,6 @@ def _stage_blocks(
     row_region_decay,
     volume_base,
     storage,
-    offset_start,
     offset_stage,
     moving,
     nblock,
@@ -249,25 +250,22 @@ def _stage_blocks(
                     divergence = fu[i] - fu[i + 1] + fs[i] - fn[i] + loads[t, j, i]
                     c_here = c[t, j, i]
                     if moving:
+                        c_own = c_start[t, j, i]
                         v_stage = volume_base[j, i] + offset_stage * storage[j, i]
-                        v_start = volume_base[j, i] + offset_start * storage[j, i]
-                        v_target = weight_start * v_start + weight_stage * (
-                            v_stage + dt * storage[j, i]
-                        )
-                        mass = weight_start * v_start * c_start[t, j, i] + weight_stage * (
-                            v_stage * c_here + dt * divergence - dt * k * v_stage * c_here
-                        )
-                        out[t, j, i] = max(mass, 0.0) / v_target if v_target > 0.0 else c_here
+                        v_new = v_stage + dt * storage[j, i]
+                        mass = v_stage * c_own + dt * divergence - dt * k * v_stage * c_own
+                        out[t, j, i] = max(mass, 0.0) / v_new if v_new > 0.0 else c_own
                     else:
                         stage = c_here + dt * inv_volume[j, i] * divergence - dt * k * c_here
                         out[t, j, i] = weight_start * c_start[t, j, i] + weight_stage * stage
                 decayed = 0.0
                 region_decayed = 0.0
                 for i in range(nx):
-                    vol = (
-                        volume_base[j, i] + offset_stage * storage[j, i] if moving else volume[j, i]
-                    )
-                    cell_decay = dt * k * c[t, j, i] * vol
+                    if moving:
+                        vol = volume_base[j, i] + offset_stage * storage[j, i]
+                        cell_decay = dt * k * c_start[t, j, i] * vol
+                    else:
+                        cell_decay = dt * k * c[t, j, i] * volume[j, i]
                     decayed += cell_decay
                     region_decayed += cell_decay * region[j, i]
                 row_region_decay[t, j] = region_decayed
