@@ -203,6 +203,8 @@ def test_cli_capacity_and_apportion_on_the_channel(tmp_path, capsys):
         [
             "capacity",
             CHANNEL,
+            "--basis",
+            "steady",
             "--points",
             str(points),
             "--tracer",
@@ -242,6 +244,8 @@ def test_cli_capacity_infeasible_exits_0_with_the_reason_and_bad_input_exits_2(t
         [
             "capacity",
             CHANNEL,
+            "--basis",
+            "steady",
             "--points",
             str(points),
             "--tracer",
@@ -256,7 +260,9 @@ def test_cli_capacity_infeasible_exits_0_with_the_reason_and_bad_input_exits_2(t
     )
     out = capsys.readouterr().out
     assert code == 0 and "UNATTAINABLE" in out and "alone" in out
-    code = cli.main(["capacity", CHANNEL, "--points", str(points), "--sources", "kind=river"])
+    code = cli.main(
+        ["capacity", CHANNEL, "--basis", "steady", "--points", str(points), "--sources", "kind=river"]
+    )
     assert code == 2 and "matches no source" in capsys.readouterr().err
 
 

@@ -132,6 +132,10 @@ def cmd_capacity(args) -> int:
     from bbw_bay.gulf.assemble import build
     from bbw_bay.quality.standards import TRACER_PARAMETERS
 
+    if args.basis == "evaluation":
+        return _capacity_evaluation(args)
+    if args.share or args.write_scenario:
+        raise UsageError("--share and --write-scenario need --basis evaluation (the default)")
     if args.season and args.seasons:
         raise UsageError("give --season or --seasons, not both")
     seasons = [s.strip() for s in args.seasons.split(",")] if args.seasons else [args.season]
@@ -205,6 +209,70 @@ def cmd_capacity(args) -> int:
     if args.plot:
         _plot_capacity(results, args.plot)
     return 1 if failures else 0
+
+
+def _shares(items) -> dict[str, float]:
+    """{zone key: share [0..1]} of --share ZONE=PERCENT items."""
+    shares = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        try:
+            percent = float(value)
+        except ValueError:
+            percent = float("nan")
+        if not sep or not key.strip() or not 0 < percent <= 100:
+            raise UsageError(f"--share takes ZONE=PERCENT with 0 < PERCENT <= 100, got {item!r}")
+        shares[key.strip()] = percent / 100.0
+    return shares
+
+
+def _capacity_evaluation(args) -> int:
+    """``bbw-bay capacity`` on the evaluation basis (exit 3 when a tracer has no answer)."""
+    from bbw_bay.control.capacity_evaluation import capacity_on_evaluation_basis
+    from bbw_bay.control.capacity_milp import EXIT_INFEASIBLE
+    from bbw_bay.core.config import load_config
+    from bbw_bay.core.output import write_netcdf
+
+    if args.season or args.seasons:
+        raise UsageError(
+            "--season/--seasons apply to --basis steady; the evaluation basis follows the "
+            "config's own flow cycle (change it with --set flow.season=...)"
+        )
+    try:
+        growth = float(args.growth)
+    except ValueError:
+        raise UsageError(f"--growth must be a number or inf; got {args.growth!r}") from None
+    for path in (args.output, args.csv, args.write_scenario):
+        if path:
+            check_writable(Path(path), args.overwrite)
+    config = load_config(args.config, args.set)
+    run = capacity_on_evaluation_basis(
+        config,
+        overrides=tuple(args.set or ()),
+        tracers=tracer_list(args.tracer) or None,
+        sources=args.sources,
+        mode=args.mode,
+        growth=growth,
+        points=args.points,
+        zones=args.zones,
+        receptor_selector=args.receptors,
+        shares=_shares(args.share),
+        target_class=args.target_class,
+        cache=False if args.no_cache else True,
+        verify=not args.no_verify,
+    )
+    if not args.quiet:
+        print(run.table())
+    if args.csv:
+        run.write_csv(args.csv)
+        print(f"wrote {args.csv}")
+    if args.output:
+        write_netcdf(run.dataset(inputs=checksums(config)), args.output, overwrite=True)
+        print(f"wrote {args.output}")
+    if args.write_scenario:
+        run.write_scenario(args.write_scenario)
+        print(f"wrote {args.write_scenario} (re-run it: bbw-bay scenarios {args.write_scenario})")
+    return EXIT_INFEASIBLE if run.infeasible else 0
 
 
 def _write_capacity(datasets, path, config, model) -> None:
@@ -321,7 +389,8 @@ def add_control_commands(command, common) -> None:
     p = command(
         "capacity",
         cmd_capacity,
-        "allowable loads (环境容量) and minimum reductions by linear programming",
+        "allowable loads (环境容量) and minimum reductions, verified by run + evaluate "
+        "(exit 3: infeasible)",
         'bbw-bay capacity configs/beibu_gulf.toml --sources "province=Guangxi,kind=river" '
         "--mode min-reduction --tracer DIN",
     )
@@ -375,3 +444,32 @@ def add_control_commands(command, common) -> None:
         "--all-sources", action="store_true", help="list the fixed sources in the table too"
     )
     p.add_argument("--no-verify", action="store_true", help="skip the forward-run verification")
+    p.add_argument(
+        "--basis",
+        default="evaluation",
+        choices=("evaluation", "steady"),
+        help="evaluation (default): every cell of each zone in class in the time mean of the "
+        "config's own run (flow cycle, scheme, spin-up, records as bbw-bay run + evaluate), "
+        "verified by that run; exit 3 when infeasible. steady: zone means and points of the "
+        "annual upwind steady state (the former answer; exits 0 when infeasible)",
+    )
+    p.add_argument(
+        "--share",
+        action="append",
+        default=None,
+        metavar="ZONE=PERCENT",
+        help="a zone's target as a share of its area in class (优良水质比例, e.g. "
+        "guangxi_nearshore=94.5; a MILP); repeatable; zones not named: every cell",
+    )
+    p.add_argument(
+        "--write-scenario",
+        default=None,
+        metavar="TOML",
+        help="write the answer as a scenario file that bbw-bay scenarios re-runs",
+    )
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="do not read or write the response cache ($BBW_BAY_CACHE, else "
+        "$XDG_CACHE_HOME/bbw_bay or ~/.cache/bbw_bay)",
+    )

@@ -35,7 +35,9 @@ from bbw_bay.errors import BadInputError, did_you_mean
 from bbw_bay.gulf.data import read_toml
 from bbw_bay.units import SEASONS_AND_ANNUAL
 
-MODES = ("steady", "run")
+#: "evaluation": the run `bbw-bay run` makes (Simulation.from_config: spin-up computed, not
+#: written; time-mean records), so a case passes or fails as run + evaluate would judge it.
+MODES = ("steady", "run", "evaluation")
 KINDS = ("river", "outfall")
 BASELINE = "baseline"
 #: Keys each operation accepts (besides ``op``); REQUIRED ones must be present.
@@ -108,7 +110,8 @@ class ScenarioSpec:
     ----------
     base : path of the base config
     overrides : config overrides for every scenario ("section.key=value")
-    mode : "steady" (sparse steady state per season) or "run" (time marching, [run] of the base)
+    mode : "steady" (sparse steady state per season), "run" (time marching, [run] of the base)
+        or "evaluation" (the run of `bbw-bay run`: spin-up not written, time-mean records)
     seasons : seasons of steady cases (None: the base config's)
     spinup_days : leading days of a run left out of the evaluation [days]
     pass_share : area share within the target class needed to pass (see `evaluate`)
@@ -175,7 +178,7 @@ def parse_spec(raw: Mapping, *, path: Path | None = None, text: str = "") -> Sce
     if mode not in MODES:
         raise ScenarioError(f"{where}: run.mode must be one of {list(MODES)}, found {mode!r}")
     seasons = _seasons(where, run.get("seasons"))
-    if mode == "run" and "seasons" in run:
+    if mode != "steady" and "seasons" in run:
         raise ScenarioError(
             f"{where}: run.seasons applies to steady cases; a time-marching run follows the "
             'base config\'s flow.season (change it with a scenario op = "season")'

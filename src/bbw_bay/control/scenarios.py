@@ -154,8 +154,13 @@ def solve_case(case: Case, *, spec: ScenarioSpec) -> xr.Dataset:
         ds = model.steady_state(
             tolerance=spec.steady_tolerance, max_iterations=spec.steady_max_iterations
         )
+    elif spec.mode == "evaluation":  # the run `bbw-bay run` makes, on the evaluation basis
+        from bbw_bay.core.simulation import Simulation
+
+        ds = Simulation.from_config(model, setup.config).run()
     else:
         ds = model.run(**setup.run_options)
+    if spec.mode != "steady":
         if model.statistics.region_budget:  # the monitored region's (the gulf proper's) budget
             ds.attrs["gulf_proper_budget"] = json.dumps(model.statistics.region_budget)
     ds.attrs["wall_seconds"] = wallclock.perf_counter() - t0
