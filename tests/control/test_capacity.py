@@ -261,7 +261,16 @@ def test_cli_capacity_infeasible_exits_0_with_the_reason_and_bad_input_exits_2(t
     out = capsys.readouterr().out
     assert code == 0 and "UNATTAINABLE" in out and "alone" in out
     code = cli.main(
-        ["capacity", CHANNEL, "--basis", "steady", "--points", str(points), "--sources", "kind=river"]
+        [
+            "capacity",
+            CHANNEL,
+            "--basis",
+            "steady",
+            "--points",
+            str(points),
+            "--sources",
+            "kind=river",
+        ]
     )
     assert code == 2 and "matches no source" in capsys.readouterr().err
 
