@@ -25,11 +25,12 @@ class MovingVolumes:
     period that ends where it starts, e.g. after a spin-up).
 
     Cells that (nearly) empty in an interval carry through-flow they may not hold at any one
-    moment of the interval-mean flow: they are excluded from the bound, upwind, closed to
-    diffusion, and their outflow leaves at their end-of-stage value (implicit in the cell,
-    `_implicit_thin`), which keeps them positive and bounded however small their volume; the
-    kernel's mass update then gives them exactly that value. Mass and a uniform tracer are kept
-    to round-off with hourly means as with every engine step stored.
+    moment of the interval-mean flow, and cells whose own bound is far below the typical one
+    (`IMPLICIT_FRACTION`) would set a tiny sub-step for all: both are excluded from the bound,
+    upwind, closed to diffusion, and their outflow leaves at their end-of-stage value
+    (implicit in the cell, `_implicit_thin`), which keeps them positive and bounded however
+    small their volume; the kernel's mass update then gives them exactly that value. Mass and a
+    uniform tracer are kept to round-off with hourly means as with every engine step stored.
     """
 
     #: Depth [m] below which a cell is treated as empty for the time-step bound.
