@@ -140,12 +140,13 @@ def _join(wet, passable, j0, i0, open_boundaries) -> list[tuple[int, int]]:
     if connected[j0, i0] or not passable[j0, i0]:
         return []
     ny, nx = wet.shape
-    parent = {(j0, i0): None}
+    parent: dict[tuple[int, int], tuple[int, int] | None] = {(j0, i0): None}
     queue = deque([(j0, i0)])
     while queue:
         j, i = queue.popleft()
         if connected[j, i]:
-            cells, node = [], parent[(j, i)]
+            cells: list[tuple[int, int]] = []
+            node = parent[(j, i)]
             while node is not None:
                 if not wet[node]:
                     wet[node] = True
