@@ -298,7 +298,10 @@ def test_bad_scenarios_name_file_scenario_key_and_expectation(tmp_path, case):
 @pytest.mark.parametrize(
     "body, expected",
     [
-        ('[run]\nmode = "stedy"\n', "run.mode must be one of ['steady', 'run'], found 'stedy'"),
+        (
+            '[run]\nmode = "stedy"\n',
+            "run.mode must be one of ['steady', 'run', 'evaluation'], found 'stedy'",
+        ),
         ('[run]\nseasons = ["winter", "wnter"]\n', "run.seasons has 'wnter'"),
         ('[[scenario]]\nname = "baseline"\n', "the baseline is added automatically"),
         ('[[scenario]]\nname = "x"\n[[scenario]]\nname = "x"\n', "name 'x' is used twice"),
