@@ -12,6 +12,7 @@ returns prints its table, writes its CSV, netCDF and scenario file, each naming 
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 import time
@@ -303,11 +304,12 @@ def capacity_on_evaluation_basis(
         else ([tracers] if isinstance(tracers, str) else list(tracers))
     )
     run = EvaluationCapacityRun(config, setup, tuple(receptors), controlled, tuple(overrides))
+    steady = functools.cache(lambda: build(config, steady=True).model)  # for a steady start
     run.build_seconds = time.perf_counter() - t0
     for tracer in names:
         t1 = time.perf_counter()
         response = evaluation_response(
-            model, config, tracer=tracer, controlled=controlled, cache=cache
+            model, config, tracer=tracer, controlled=controlled, cache=cache, steady_model=steady
         )
         masks = [_mask(model.grid, r) for r in receptors if r.kind == "zone"]
         response = _with_zone_linearity(response, masks)
@@ -321,7 +323,7 @@ def capacity_on_evaluation_basis(
             shares=dict(shares or {}),
             target_class=target_class,
         )
-        result = evaluation_capacity(problem, model, config, verify=verify)
+        result = evaluation_capacity(problem, model, config, verify=verify, steady_model=steady)
         run.responses.append(response)
         run.results.append(result)
         run.response_seconds.append(t2 - t1)

@@ -372,14 +372,25 @@ def _summaries(p: CellProblem, values: np.ndarray, *, key: str) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------- verification
-def forward_run(model: Model, config: Config, *, tracer: str, allowable: np.ndarray):
-    """The run `bbw-bay run` makes with the allowable loads of ``tracer`` (only that tracer)."""
-    sources = [
-        replace(s, loads={tracer: float(load) * TONNE_PER_YEAR})
-        for s, load in zip(model.sources, allowable, strict=True)
-    ]
-    one = model.replace(tracers={tracer: model.tracers[tracer]}, sources=sources)
-    return Simulation.from_config(one, config).run()
+def forward_run(
+    model: Model, config: Config, *, tracer: str, allowable: np.ndarray, steady_model=None
+):
+    """The run `bbw-bay run` makes with the allowable loads of ``tracer`` (only that tracer);
+    ``steady_model``: the annual-mean model (or a function returning it) for a steady start."""
+
+    def one_tracer(m: Model) -> Model:
+        sources = [
+            replace(s, loads={tracer: float(load) * TONNE_PER_YEAR})
+            for s, load in zip(m.sources, allowable, strict=True)
+        ]
+        return m.replace(tracers={tracer: m.tracers[tracer]}, sources=sources)
+
+    def steady():
+        return one_tracer(steady_model() if callable(steady_model) else steady_model)
+
+    return Simulation.from_config(
+        one_tracer(model), config, steady_model=None if steady_model is None else steady
+    ).run()
 
 
 def check_forward(result: CellResult, ds) -> dict:
@@ -436,6 +447,7 @@ def evaluation_capacity(
     *,
     verify: bool = True,
     max_resolves: int = MAX_RESOLVES,
+    steady_model=None,
 ) -> CellResult:
     """Solve, verify by forward run + evaluate, re-anchor and re-solve until every target
     passes and no binding one is more than `BINDING_RTOL` below its limit.
@@ -447,7 +459,13 @@ def evaluation_capacity(
         return result
     for attempt in range(max_resolves + 1):
         t0 = time.perf_counter()
-        ds = forward_run(model, config, tracer=problem.tracer, allowable=result.allowable)
+        ds = forward_run(
+            model,
+            config,
+            tracer=problem.tracer,
+            allowable=result.allowable,
+            steady_model=steady_model,
+        )
         check = check_forward(result, ds)
         predicted = problem.offset + problem.a @ result.controlled_allowable
         mismatch = check["values"] - predicted

@@ -269,6 +269,7 @@ def evaluation_response(
     tracer: str,
     controlled: Sequence[int],
     cache: str | os.PathLike | None | bool = True,
+    steady_model=None,
     progress=None,
 ) -> EvaluationResponse:
     """Time-mean fields on the evaluation basis and their response to each controlled source.
@@ -282,6 +283,8 @@ def evaluation_response(
     tracer : the tracer to tag
     controlled : indices of the sources to tag (one tag each)
     cache : folder of the cache; True: `default_cache_dir`; False or None: no cache
+    steady_model : the model of the annual-mean forcing (or a function returning it), for a
+        steady start (``run.initial``), as ``bbw-bay run`` passes it; it is tagged like ``model``
     progress : passed to the Simulation (``progress(done, total)`` [s of model time])
 
     Returns
@@ -292,7 +295,17 @@ def evaluation_response(
     if not controlled:
         raise ResponseBasisError("no controlled sources to tag")
     tagged, tags = tagged_model(model, tracer=tracer, controlled=controlled)
-    simulation = Simulation.from_config(tagged, config, progress=progress)
+
+    def tagged_steady():
+        source = steady_model() if callable(steady_model) else steady_model
+        return tagged_model(source, tracer=tracer, controlled=controlled)[0]
+
+    simulation = Simulation.from_config(
+        tagged,
+        config,
+        steady_model=None if steady_model is None else tagged_steady,
+        progress=progress,
+    )
     options = {
         "duration": simulation.duration,
         "interval": simulation.interval,
@@ -300,6 +313,7 @@ def evaluation_response(
         "spinup": simulation.spinup,
         "output": simulation.output,
         "dt": simulation.dt,
+        "initial": str(config["run"].get("initial", "")),
     }
     key = json_digest({"model": model_digest(tagged), "run": options, "v": CACHE_VERSION})
     folder = default_cache_dir() if cache is True else (Path(cache) if cache else None)

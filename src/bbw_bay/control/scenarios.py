@@ -22,6 +22,7 @@ import os
 import time as wallclock
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -157,7 +158,15 @@ def solve_case(case: Case, *, spec: ScenarioSpec) -> xr.Dataset:
     elif spec.mode == "evaluation":  # the run `bbw-bay run` makes, on the evaluation basis
         from bbw_bay.core.simulation import Simulation
 
-        ds = Simulation.from_config(model, setup.config).run()
+        def steady() -> Model:  # the annual-mean model of the case, for a steady start
+            base = _setup(setup.config, case.season, steady=True).model
+            annual = [
+                replace(s, monthly_load_factor=None, monthly_discharge_factor=None)
+                for s in model.sources
+            ]
+            return base.replace(sources=annual)
+
+        ds = Simulation.from_config(model, setup.config, steady_model=steady).run()
     else:
         ds = model.run(**setup.run_options)
     if spec.mode != "steady":
