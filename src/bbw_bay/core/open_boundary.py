@@ -72,7 +72,7 @@ class BoundaryState:
 
     def state(self) -> dict[str, np.ndarray]:
         """Arrays to checkpoint."""
-        out = {}
+        out: dict[str, np.ndarray] = {}
         for edge in self.ghost:
             out[f"exit_{edge}"] = self.exit[edge].copy()
             out[f"since_{edge}"] = self.since[edge].copy()

@@ -124,23 +124,33 @@ class Sections:
         ny, nx = grid.shape
         inside = np.zeros((ny + 2, nx + 2), dtype=bool)
         inside[1:-1, 1:-1] = region
-        rows, kinds, cols, signs, where = [], [], [], [], []
+        rows: list[int] = []
+        kinds: list[int] = []
+        cols: list[int] = []
+        signs: list[float] = []
+        where: list[tuple[float, float]] = []
         # x-faces (j, i) between cells (j, i-1) and (j, i): +1 when the east cell is inside
         ju, iu = np.nonzero(grid.flux_u & (inside[1:-1, :-1] != inside[1:-1, 1:]))
         for j, i in zip(ju, iu, strict=True):
-            rows.append(j), kinds.append(0), cols.append(i)
+            rows.append(int(j))
+            kinds.append(0)
+            cols.append(int(i))
             signs.append(1.0 if inside[j + 1, i + 1] else -1.0)
             where.append((grid.x_edge[i], grid.y_centre[j]))
         jv, iv = np.nonzero(grid.flux_v & (inside[:-1, 1:-1] != inside[1:, 1:-1]))
         for jf, i in zip(jv, iv, strict=True):
-            rows.append(max(jf - 1, 0)), kinds.append(1 if jf > 0 else 2), cols.append(i)
+            rows.append(max(int(jf) - 1, 0))
+            kinds.append(1 if jf > 0 else 2)
+            cols.append(int(i))
             signs.append(1.0 if inside[jf + 1, i + 1] else -1.0)
             where.append((grid.x_centre[i], grid.y_edge[jf]))
         labels = [name_of(x, y) for x, y in where]
         names = tuple(dict.fromkeys(labels)) or ("none",)
         order = np.argsort(rows, kind="stable")
-        rows = np.asarray(rows, dtype=np.int64)[order]
-        ptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=ny))]).astype(np.int64)
+        row_of_face = np.asarray(rows, dtype=np.int64)[order]
+        ptr = np.concatenate([[0], np.cumsum(np.bincount(row_of_face, minlength=ny))]).astype(
+            np.int64
+        )
         return cls(
             names,
             ptr,
@@ -183,6 +193,7 @@ class MassBudget:
     def region_budget(self, region_final: np.ndarray) -> dict[str, dict[str, float]]:
         """{tracer: {term: grams}} of the monitored region: loads, decay, inflow per section."""
         out = {}
+        assert self.region_initial is not None  # set at the start of every run (__post_init__)
         for k, name in enumerate(self.tracers):
             terms = {
                 "initial_g": float(self.region_initial[k]),
@@ -300,7 +311,11 @@ class Solver:
         self.has_region = region is not None
         #: (ny, nx) 1.0 inside the monitored region, 0.0 elsewhere (the kernel weights decay by it)
         self.region_weight = np.zeros(grid.shape) if region is None else region.astype(float)
-        self._load_totals: tuple[np.ndarray | None, np.ndarray, np.ndarray] = (None, None, None)
+        self._load_totals: tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None] = (
+            None,
+            None,
+            None,
+        )
         self._flow_cache: tuple[float, tuple[np.ndarray, np.ndarray]] | None = None
         self._loads_cache: tuple[float, np.ndarray] | None = None
 
@@ -460,6 +475,7 @@ class Solver:
             total = loads.sum(axis=(1, 2)) * ordinary
             region = np.einsum("tyx,yx->t", loads, self.region_weight) * ordinary
             self._load_totals = (loads, total, region)
+        assert total is not None and region is not None  # both set with the cached loads
         return total, region
 
     def _stage(self, c, c_start, tu, tv, loads, dt, w_start, w_stage, out, moving=None):

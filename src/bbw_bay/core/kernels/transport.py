@@ -300,7 +300,7 @@ def stream_triad(a, b, c, scalar):
 def set_threads(n: int | None) -> int:
     """Set the number of Numba threads (None = all); returns the number in use."""
     if n is not None:
-        nb.set_num_threads(max(1, min(int(n), nb.config.NUMBA_NUM_THREADS)))
+        nb.set_num_threads(max(1, min(int(n), nb.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
     return nb.get_num_threads()
 
 
