@@ -296,23 +296,15 @@ def evaluation_response(
         raise ResponseBasisError("no controlled sources to tag")
     tagged, tags = tagged_model(model, tracer=tracer, controlled=controlled)
 
-    def tagged_steady():
-        source = steady_model() if callable(steady_model) else steady_model
-        return tagged_model(source, tracer=tracer, controlled=controlled)[0]
-
-    simulation = Simulation.from_config(
-        tagged,
-        config,
-        steady_model=None if steady_model is None else tagged_steady,
-        progress=progress,
-    )
+    # the run's schedule, without its steady start (a cache hit needs no steady solve)
+    schedule = Simulation.from_config(tagged, config, initial=None)
     options = {
-        "duration": simulation.duration,
-        "interval": simulation.interval,
-        "start": simulation.start,
-        "spinup": simulation.spinup,
-        "output": simulation.output,
-        "dt": simulation.dt,
+        "duration": schedule.duration,
+        "interval": schedule.interval,
+        "start": schedule.start,
+        "spinup": schedule.spinup,
+        "output": schedule.output,
+        "dt": schedule.dt,
         "initial": str(config["run"].get("initial", "")),
     }
     key = json_digest({"model": model_digest(tagged), "run": options, "v": CACHE_VERSION})
@@ -323,6 +315,17 @@ def evaluation_response(
         if found is not None:
             log.info("evaluation-basis response of %s read from %s", tracer, path)
             return found
+
+    def tagged_steady():
+        source = steady_model() if callable(steady_model) else steady_model
+        return tagged_model(source, tracer=tracer, controlled=controlled)[0]
+
+    simulation = Simulation.from_config(
+        tagged,
+        config,
+        steady_model=None if steady_model is None else tagged_steady,
+        progress=progress,
+    )
     t0 = time.perf_counter()
     ds = simulation.run()
     seconds = time.perf_counter() - t0
