@@ -57,6 +57,7 @@ ORDER = (
     "core.output",
     "core.shallow_water",
     "core.checkpoint",
+    "core.spinup",
     "core.simulation",
     "core.model",
     "core.verification",

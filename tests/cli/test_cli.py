@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+import bbw_bay as bb
 from bbw_bay.cli.main import main
 from tests.conftest import REPO
 
@@ -33,8 +34,12 @@ def test_run_writes_cf_netcdf_with_config_and_budget(tmp_path, capsys):
     assert ds.attrs["Conventions"] == "CF-1.8"
     assert "channel" in ds.attrs["config"] and "run.duration_days=2" in ds.attrs["config"]
     assert ds["DIN"].attrs["units"] == "mg L-1"
-    assert ds.sizes["time"] == 3
-    assert "input_checksums" in ds.attrs
+    # records are time means over each 1-day output interval by default: two records for two
+    # days (no initial state), stamped at the middle of their bounds
+    assert ds.sizes["time"] == 2 and ds["DIN"].attrs["cell_methods"] == "time: mean"
+    bounds = (ds["time_bnds"].values - np.datetime64("2000-01-01")) / np.timedelta64(1, "D")
+    np.testing.assert_array_equal(bounds, [[0.0, 1.0], [1.0, 2.0]])
+    assert "input_checksums" in ds.attrs and "storage_change_of_load" in ds.attrs
     ds.close()
     # the file is complete netCDF (atomic write leaves no temporary behind)
     assert [p.name for p in tmp_path.iterdir()] == ["channel.nc"]
@@ -221,3 +226,65 @@ def test_run_with_water_age_and_source_tags(tmp_path):
         # ages are positive and cannot exceed the 2-day run
         assert finite.size and finite.min() >= 0 and finite.max() <= 2.0 + 1e-9
         assert float(ds["DIN@river"].min()) >= 0
+
+
+def test_run_prints_the_storage_change_of_the_evaluated_period(tmp_path, capsys):
+    out = tmp_path / "c.nc"
+    assert run_cli("run", CHANNEL, "--set", "run.duration_days=1", "-o", out) == 0
+    printed = capsys.readouterr().out
+    assert "storage change over the evaluated period, % of its load: DIN +" in printed
+    # a channel filling from its background for one day is far from settled, and says so
+    assert "NOT settled" in printed
+
+
+def test_snapshot_output_and_spinup_options(tmp_path):
+    out = tmp_path / "s.nc"
+    sets = ["run.duration_days=1", "run.output_interval_days=0.5", 'run.output="snapshot"']
+    sets += ["run.spinup_days=0.5"]
+    assert run_cli("run", CHANNEL, *[a for s in sets for a in ("--set", s)], "-o", out, "-q") == 0
+    with xr.open_dataset(out) as ds:
+        days = (ds["time"].values - np.datetime64("2000-01-01")) / np.timedelta64(1, "D")
+        # the spin-up (days -0.5 to 0) is not written: snapshots at the start, 0.5 d and 1 d
+        np.testing.assert_array_equal(days, [0.0, 0.5, 1.0])
+        assert ds["DIN"].attrs["cell_methods"] == "time: point" and ds.attrs["spinup_steps"] > 0
+        assert "spinup_mass_budget" in ds.attrs
+
+
+def test_evaluate_refuses_a_file_that_begins_with_its_initial_state(tmp_path, capsys):
+    # a snapshot file's first record is the initial state: its time mean would count it
+    from bbw_bay.core.output import concentration_dataset, write_netcdf
+
+    grid = bb.Grid.geographic_grid(
+        np.linspace(108.0, 109.0, 4), np.linspace(21.0, 21.5, 3), depth=10.0
+    )
+    fields = np.full((2, 1, 2, 3), 0.1)
+    write_netcdf(concentration_dataset(grid, ("DIN",), fields, [0.0, 86400.0]), tmp_path / "s.nc")
+    assert run_cli("evaluate", tmp_path / "s.nc") == 2
+    err = capsys.readouterr().err
+    assert "its first record is the initial state" in err and "--drop-initial" in err
+    assert run_cli("evaluate", tmp_path / "s.nc", "--drop-initial") == 0
+
+
+def test_output_piped_into_a_reader_that_stops_ends_quietly(capsys, monkeypatch):
+    # `bbw-bay ... | head`: the write that finds the pipe closed raises BrokenPipeError
+    import bbw_bay.cli.run_commands as commands
+
+    def closed_pipe(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(commands, "cmd_verify", closed_pipe)
+    assert run_cli("verify") == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_an_unexpected_exception_is_reported_as_a_bug_without_its_type(capsys, monkeypatch):
+    import bbw_bay.cli.run_commands as commands
+
+    def broken(args):
+        raise KeyError("boundary")
+
+    monkeypatch.setattr(commands, "cmd_verify", broken)
+    assert run_cli("verify") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("bbw-bay: internal error: 'boundary'") and "KeyError" not in err
+    assert "this is a bug in bbw_bay" in err and "-v" in err and "Traceback" not in err

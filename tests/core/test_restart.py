@@ -103,8 +103,9 @@ def kill_when(proc: subprocess.Popen, condition, *, delay: float = 0.0) -> bool:
     return True
 
 
-#: Output records of these runs ("snapshot": the start and every output time).
-OUTPUT = "snapshot"
+#: Output records of these runs: the default, time means over each output interval (a
+#: "snapshot" run would also record its start).
+OUTPUT = "mean"
 #: Bytes of one record in the records file: t0, t1, 3 background values, 3 channel fields.
 RECORD_BYTES = 8 * (2 + 3 * (1 + 40 * 120))
 

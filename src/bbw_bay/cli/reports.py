@@ -23,8 +23,37 @@ def run_summary(statistics, path, wall: float) -> str:
             f"{b['decayed_g'] / 1e6:9.4g} {change / 1e6:16.4g} {b['imbalance_g'] / 1e6:11.2e}"
         )
     lines.append(f"  largest relative imbalance {stats.max_relative_imbalance:.2e}")
+    lines.extend(storage_change_lines(stats))
     lines.extend(region_budget_lines(stats.region_budget))
     return "\n".join(lines)
+
+
+#: Storage change over the evaluated period, as a share of its load, below which it is settled.
+SETTLED = 0.01
+
+
+def storage_change_lines(stats) -> list[str]:
+    """The spin-up (not written) and each tracer's storage change over the evaluated period as a
+    share of its load: below 1 % the evaluated period is settled."""
+    lines = []
+    if stats.spinup_steps:
+        change = {
+            name: (b["final_g"] - b["initial_g"]) / 1e6 for name, b in stats.spinup_budget.items()
+        }
+        lines.append(
+            f"  spin-up (not written): {stats.spinup_steps} steps; storage change [t] "
+            + ", ".join(f"{name} {value:.4g}" for name, value in change.items())
+        )
+    shares = {k: v for k, v in stats.storage_change_of_load.items() if np.isfinite(v)}
+    if shares:
+        worst = max(abs(v) for v in shares.values())
+        verdict = "settled" if worst < SETTLED else "NOT settled: lengthen run.spinup_days"
+        lines.append(
+            "  storage change over the evaluated period, % of its load: "
+            + ", ".join(f"{name} {100 * v:+.2f}" for name, v in shares.items())
+            + f" ({verdict}, limit {100 * SETTLED:g} %)"
+        )
+    return lines
 
 
 def region_budget_lines(budget: dict) -> list[str]:

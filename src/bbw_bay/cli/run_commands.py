@@ -49,18 +49,13 @@ def cmd_run(args) -> int:
             "with run.checkpoint_interval_days > 0)"
         )
     setup = build(config, season=args.season)
-    r = config["run"]
-    interval = float(r["checkpoint_interval_days"])
+    interval = float(config["run"]["checkpoint_interval_days"])
     update, close = progress_bar(args.quiet)
-    simulation = Simulation(
+    simulation = Simulation.from_config(
         setup.model,
-        stop_days=float(r["duration_days"]),
-        output_interval_days=float(r["output_interval_days"]),
-        start_day_of_year=float(r["start_day_of_year"]),
-        output="snapshot",
-        dt=setup.run_options["dt"],
+        config,
+        steady_model=lambda: build(config, season=args.season, steady=True).model,
         checkpoint=ckpt if interval > 0 or args.resume else None,
-        checkpoint_interval_days=interval,
         inputs=run_inputs(config, args),
         progress=update,
     )
@@ -237,7 +232,7 @@ def cmd_info(args) -> int:
         print(f"produced   {attrs.get('source', 'unknown')} ({attrs.get('history', '')})")
         if attrs.get("config_file"):
             print(f"config     {attrs['config_file']}")
-        print(f"variables  {', '.join(ds.data_vars)}; dims {dict(ds.sizes)}")
+        print(f"variables  {', '.join(map(str, ds.data_vars))}; dims {dict(ds.sizes)}")
         for key in ("steps", "dt_max_s", "advection", "steady_iterations"):
             if key in attrs:
                 print(f"{key:<10} {attrs[key]}")
@@ -255,10 +250,24 @@ def cmd_info(args) -> int:
 # ---------------------------------------------------------------------- evaluate, plot
 def cmd_evaluate(args) -> int:
     """GB 3097 class shares and pass/fail per zone of an output file."""
-    from bbw_bay.core.output import read_netcdf
+    from bbw_bay.core.output import first_record_is_initial, read_netcdf
     from bbw_bay.quality.evaluate import evaluate, evaluation_table, to_csv
 
     with read_netcdf(args.file) as ds:
+        if first_record_is_initial(ds):
+            if not args.drop_initial:
+                raise UsageError(
+                    f"{args.file}: its first record is the initial state at the start of the "
+                    "run (snapshot records), which a time mean would count as one record; "
+                    "evaluate the records after it with --drop-initial, or re-run with "
+                    'run.output = "mean" (the default: time means over each output interval)'
+                )
+            ds = ds.isel(time=slice(1, None))
+        elif args.drop_initial:
+            raise UsageError(
+                f"--drop-initial: {args.file} does not begin with an initial state (its records "
+                "are time means, or it is a steady state)"
+            )
         result = evaluate(ds)
         print(evaluation_table(result))
         _print(diagnostic_zone_mean_lines(ds))
@@ -357,6 +366,11 @@ def add_run_commands(command, common) -> None:
     )
     p.add_argument("file", help="a netCDF written by bbw-bay run or steady (lon/lat grid)")
     p.add_argument("--csv", help="also write the table as CSV")
+    p.add_argument(
+        "--drop-initial",
+        action="store_true",
+        help="leave out the first record of a snapshot file, its initial state",
+    )
     p = command(
         "plot",
         cmd_plot,

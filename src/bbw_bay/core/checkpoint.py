@@ -151,7 +151,7 @@ class Checkpointer:
 
         def write(tmp: str) -> None:
             with open(tmp, "wb") as fh:  # a file object: np.savez would append .npz to a name
-                np.savez(fh, **arrays)
+                np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub: a bool
 
         atomic_write(self.path, write)
 
@@ -350,7 +350,7 @@ def _shown(value: str | None) -> str:
 
 def _check_array(path: Path, name: str, got: np.ndarray | None, want: tuple[int, ...]) -> None:
     ok = got is not None and got.shape == want and got.dtype == np.float64
-    if ok:  # +inf: the time since outflow on faces that never had any; dt_min before a step
+    if got is not None and ok:  # +inf: time since outflow on faces without any; dt_min at 0
         infinite_ok = "since" in name or name == "scalars"
         allowed = np.isfinite(got) | (np.isposinf(got) if infinite_ok else False)
         ok = bool(np.all(allowed))

@@ -153,6 +153,32 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "output_interval_days": Key(NUM, 1.0, "output spacing [days]", minimum=1e-12),
         "start_day_of_year": Key(NUM, 0.0, "start, days after 1 January", minimum=0, maximum=366.0),
         "checkpoint_interval_days": Key(NUM, 0.0, "checkpoint spacing [days]; 0 = off", minimum=0),
+        "spinup_days": Key(
+            NUM + (str,),
+            "auto",
+            "days computed before the evaluated period and not written (its mass budget is "
+            'reported apart); "auto": one forcing year (365.25) when the flow, loads or '
+            "backgrounds vary in time, which settles the seasonal gulf to < 0.1 % "
+            "(bbw_bay.core.spinup.AUTO_SPINUP_DAYS), 0 when they are steady",
+            minimum=0,
+            maximum=MAX_DURATION_DAYS,
+        ),
+        "initial": Key(
+            (str,),
+            "background",
+            'state the run (its spin-up first) starts from: "background", or "steady": the '
+            "steady state of the annual-mean forcing (as bbw-bay steady), settled at once when "
+            "the forcing is steady",
+            choices=("background", "steady"),
+        ),
+        "output": Key(
+            (str,),
+            "mean",
+            'output records: "mean", the time mean over each output interval (time_bnds, '
+            'cell_methods "time: mean"), or "snapshot", the state at the start and at each '
+            "output time",
+            choices=("mean", "snapshot"),
+        ),
         "water_age": Key(
             (bool,),
             False,
@@ -518,6 +544,11 @@ def _check_cross(where: str, sections: dict, grid_kind: str) -> None:
                 "west, east, south, north"
             )
     _check_uniform_current(where, sections)
+    spinup = run["spinup_days"]
+    if isinstance(spinup, str) and spinup != "auto":
+        raise ConfigError(
+            f'{where}: run.spinup_days must be a number >= 0 [days] or "auto", found {spinup!r}'
+        )
     diffusivity = sections["transport"]["diffusivity_m2_per_s"]
     if isinstance(diffusivity, str) and diffusivity != "tidal":
         raise ConfigError(

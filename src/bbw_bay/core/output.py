@@ -142,6 +142,7 @@ def concentration_dataset(
     ds = grid_dataset(grid)
     ydim, xdim = spatial_dims(grid)
     land = ~grid.wet
+    dims: tuple[str, ...]
     if times is None:
         dims = (ydim, xdim)
     else:
@@ -153,6 +154,34 @@ def concentration_dataset(
         data[..., land] = np.nan
         ds[name] = (dims, data)
         ds[name].attrs.update(tracer_attributes(name))
+    return ds
+
+
+def records_dataset(
+    grid: Grid, tracers: tuple[str, ...], records, *, output: str, ambient: bool
+) -> xr.Dataset:
+    """The output records of a run as a CF Dataset (time, Y, X) of concentrations [mg/L].
+
+    ``records``: (t0 [s], t1 [s], (ntr,) mean background [mg/L], (ntr, ny, nx) model state);
+    ``ambient``: the state is the excess over the background, which is added back. ``output``
+    "mean": each record is the mean over [t0, t1], stamped at its midpoint with ``time_bnds``
+    and ``cell_methods = "time: mean"``; "snapshot": the state at t1 (``"time: point"``).
+    """
+    fields = []
+    for _, _, background, state in records:
+        fields.append(
+            np.where(grid.wet, state + background[:, None, None], 0.0) if ambient else state
+        )
+    t0 = np.array([r[0] for r in records])
+    t1 = np.array([r[1] for r in records])
+    times = t1 if output == "snapshot" else 0.5 * (t0 + t1)
+    ds = concentration_dataset(grid, tracers, np.stack(fields), times)
+    if output == "mean":
+        ds = ds.assign_coords(time_bnds=(("time", "nv"), np.stack([t0, t1], axis=1)))
+        ds["time_bnds"].attrs.update(CF_ATTRIBUTES["time_bnds"])
+        ds["time"].attrs["bounds"] = "time_bnds"
+    for name in tracers:
+        ds[name].attrs["cell_methods"] = "time: point" if output == "snapshot" else "time: mean"
     return ds
 
 

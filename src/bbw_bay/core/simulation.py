@@ -41,8 +41,14 @@ from bbw_bay.core.checkpoint import (
     json_digest,
     model_digest,
 )
-from bbw_bay.core.output import CF_ATTRIBUTES, add_provenance, concentration_dataset
+from bbw_bay.core.output import add_provenance, records_dataset
 from bbw_bay.core.solver import MassBudget
+from bbw_bay.core.spinup import (
+    auto_spinup_days,
+    forcing_varies,
+    steady_start,
+    storage_change_of_load,
+)
 from bbw_bay.errors import BadInputError, RuntimeFailure, unknown_name
 from bbw_bay.units import DAY, YEAR
 
@@ -160,6 +166,41 @@ class Simulation:
         )
 
     @classmethod
+    def from_config(
+        cls, model: Any, config: Any, *, steady_model: Any = None, **options: Any
+    ) -> Simulation:
+        """The Simulation a config describes: its [run] section (duration, output interval and
+        kind, start, spin-up, initial state, checkpoint interval) and ``transport.dt_s``.
+
+        ``run.spinup_days = "auto"`` resolves by `bbw_bay.core.spinup.auto_spinup_days`.
+        ``run.initial = "steady"`` starts from the steady state of ``steady_model`` (a model, or
+        a function returning one, of the annual-mean forcing; default ``model`` when its forcing
+        is steady). ``options``: the constructor's others (``checkpoint``, ``inputs``, ...).
+        """
+        r = config["run"]
+        spinup = auto_spinup_days(model) if r["spinup_days"] == "auto" else float(r["spinup_days"])
+        if r["initial"] == "steady" and "initial" not in options:
+            source = steady_model() if callable(steady_model) else steady_model
+            if source is None and forcing_varies(model):
+                raise SimulationError(
+                    'run.initial = "steady" for a forcing that varies in time needs the model '
+                    "of its annual mean (steady_model=...)"
+                )
+            start = (float(r["start_day_of_year"]) - spinup) * DAY
+            options["initial"] = steady_start(model, source or model, start=start)
+        return cls(
+            model,
+            stop_days=float(r["duration_days"]),
+            output_interval_days=float(r["output_interval_days"]),
+            start_day_of_year=float(r["start_day_of_year"]),
+            spinup_days=spinup,
+            output=r["output"],
+            dt=float(config["transport"]["dt_s"]) or None,
+            checkpoint_interval_days=float(r["checkpoint_interval_days"]),
+            **options,
+        )
+
+    @classmethod
     def in_seconds(
         cls,
         model: Any,
@@ -181,16 +222,7 @@ class Simulation:
             start=float(start),
             spinup=float(spinup),
             output=output,
-            checkpoint_interval=float(options.pop("checkpoint_interval", 0.0) or 0.0),
-            **{
-                "initial": None,
-                "dt": None,
-                "checkpoint": None,
-                "inputs": None,
-                "progress": None,
-                "guard_every": 50,
-                **options,
-            },
+            **options,
         )
         return sim
 
@@ -198,18 +230,18 @@ class Simulation:
         self,
         model,
         *,
-        duration,
-        output_interval,
-        start,
-        spinup,
-        output,
-        initial,
-        dt,
-        checkpoint,
-        checkpoint_interval,
-        inputs,
-        progress,
-        guard_every,
+        duration: float,
+        output_interval: float | None,
+        start: float,
+        spinup: float,
+        output: str,
+        initial=None,
+        dt: float | None = None,
+        checkpoint=None,
+        checkpoint_interval: float = 0.0,
+        inputs=None,
+        progress=None,
+        guard_every: int = 50,
     ) -> None:
         if not duration > 0:
             raise SimulationError(f"the run must last > 0 s, got {duration}")
@@ -276,6 +308,7 @@ class Simulation:
         model = self.model
         begin = self.start - self.spinup
         c = model.initial_state(self.initial, start=begin)
+        _seek(model, begin)
         model.solver.boundary.reset(model.boundary_values_at(begin))
         state = RunState(
             c=c,
@@ -436,6 +469,7 @@ class Simulation:
 
     def _save(self, s: RunState, records: list[Record]) -> None:
         """Write a checkpoint (atomically: a kill leaves the previous one or the new one)."""
+        assert self.checkpointer is not None  # _checkpoint_due said so
         self._guard(s.c, s.time, s.steps + s.spinup_steps)
         s.last_checkpoint = s.time
         self.checkpointer.save(
@@ -468,6 +502,7 @@ class Simulation:
                 f"({begin:.6g}–{end:.6g} s, {self.events.size} events); delete it and start "
                 "afresh (without --resume / resume=False)"
             )
+        _seek(model, state.time)
         model.solver.boundary.restore(memory)
         return state, records
 
@@ -488,22 +523,12 @@ class Simulation:
         stats.spinup_budget, stats.spinup_region_budget = s.spinup_budget, s.spinup_region_budget
         stats.storage_change_of_load = storage_change_of_load(stats.budget)
         model.statistics, model.budget = stats, s.budget
-        t0 = np.array([r[0] for r in records])
-        t1 = np.array([r[1] for r in records])
-        states = [r[3] for r in records]
-        fields = np.stack([self._reported(r) for r in records])
-        times = t1 if self.output == "snapshot" else 0.5 * (t0 + t1)
         ds = model.with_mean_ages(
-            concentration_dataset(model.grid, model.names, fields, times), states
+            records_dataset(
+                model.grid, model.names, records, output=self.output, ambient=model.ambient
+            ),
+            [r[3] for r in records],
         )
-        cell_method = "time: point" if self.output == "snapshot" else "time: mean"
-        if self.output == "mean":
-            ds = ds.assign_coords(time_bnds=(("time", "nv"), np.stack([t0, t1], axis=1)))
-            ds["time_bnds"].attrs.update(CF_ATTRIBUTES["time_bnds"])
-            ds["time"].attrs["bounds"] = "time_bnds"
-        for name in ds.data_vars:
-            if "time" in ds[name].dims:
-                ds[name].attrs["cell_methods"] = cell_method
         for name, ratio in stats.storage_change_of_load.items():
             ds[name].attrs["storage_change_of_load"] = ratio
         ds.attrs.update(
@@ -535,25 +560,13 @@ class Simulation:
         }
         return add_provenance(ds, settings=settings, budget=stats.budget, inputs=self.inputs)
 
-    def _reported(self, record) -> np.ndarray:
-        """Concentrations [mg/L] users see for a record: background added in ambient mode."""
-        _, _, background, state = record
-        model = self.model
-        if not model.ambient:
-            return state
-        return np.where(model.grid.wet, state + background[:, None, None], 0.0)
-
 
 # ---------------------------------------------------------------------- helpers
-def storage_change_of_load(budget: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
-    """{tracer: (final − initial mass) / loads in} of a run's mass budget (NaN without loads).
-
-    Below 0.01 for every tracer, the evaluated period is settled to 1 % (issue #13)."""
-    out = {}
-    for name, b in budget.items():
-        loads = b["loads_in_g"]
-        out[name] = float((b["final_g"] - b["initial_g"]) / loads) if loads > 0 else float("nan")
-    return out
+def _seek(model: Any, time: float) -> None:
+    """Put a solver on moving volumes at ``time`` (its volumes and flow cycle); a no-op else."""
+    seek = getattr(model.solver, "seek", None)
+    if seek is not None:
+        seek(time)
 
 
 __all__ = [
@@ -562,5 +575,4 @@ __all__ = [
     "RunStatistics",
     "Simulation",
     "SimulationError",
-    "storage_change_of_load",
 ]
