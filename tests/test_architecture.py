@@ -43,6 +43,8 @@ ORDER = (
     "core.kernels.transport",
     "core.kernels.shallow_water",
     "core.reference",
+    "core.inputs",
+    "core.schema",
     "core.config",
     "core.grid",
     "core.potential",

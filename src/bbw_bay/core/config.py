@@ -1,7 +1,10 @@
 """TOML configuration -> validated, frozen settings. Units live in key names; SI after loading.
 
-One table describes every key: section, name, type, default, description. Unknown keys are errors
-that name close matches; every error names the file, the key and what was expected.
+One table describes every key: section, name, type, default, description (`bbw_bay.core.schema`,
+re-exported here with its sanity bounds). Unknown keys are errors that name close matches; every
+error names the file, the key and what was expected. The text is parsed by
+`bbw_bay.core.inputs.parse_toml` and every value checked by `bbw_bay.core.inputs.check_values`
+(NaN, infinities, integers beyond 64 bits, deep nesting), tracer and source names too.
 """
 
 from __future__ import annotations
@@ -17,220 +20,35 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from bbw_bay.errors import BadInputError
+from bbw_bay.core.inputs import (
+    check_source_names,
+    check_values,
+    key_path,
+    number_text,
+    parse_toml,
+    tracer_name_problem,
+)
+from bbw_bay.core.schema import (
+    MAX_CELLS,
+    MAX_CONCENTRATION_MG_PER_L,
+    MAX_DECAY_PER_DAY,
+    MAX_DEPTH_M,
+    MAX_DIFFUSIVITY_M2_PER_S,
+    MAX_DISCHARGE_M3_PER_S,
+    MAX_DURATION_DAYS,
+    MAX_LOAD_T_PER_YR,
+    MAX_OUTPUTS,
+    MAX_SPEED_M_PER_S,
+    NUM,
+    REQUIRED,
+    SCHEMA,
+    ConfigError,
+    Key,
+    describe_schema,
+)
 from bbw_bay.units import TONNE_PER_YEAR
 
 log = logging.getLogger(__name__)
-
-#: Sentinel for keys without a default (required when their section is used).
-REQUIRED = object()
-#: Largest load [t/yr] of one tracer from one source that is taken as real rather than a typo or
-#: a unit slip (kg/yr written as t/yr is ×1000). The largest single inputs on Earth stay below it:
-#: the Changjiang delivers ~2e6 t/yr DIN and the Amazon ~1e7 t/yr of organic carbon, while the
-#: Red River, the Beibu Gulf's largest input, carries ~1e5 t/yr DIN (forcing/LOADS.md).
-MAX_LOAD_T_PER_YR = 1.0e7
-#: Largest river discharge [m³/s] taken as real: the Amazon's mean is ~2.1e5 m³/s.
-MAX_DISCHARGE_M3_PER_S = 3.0e5
-#: Most cells a cartesian grid may have: 100 × the 1/60° gulf grid; each tracer field is then
-#: 160 MB, and a larger count is almost surely a unit slip in nx/ny.
-MAX_CELLS = 20_000_000
-#: Sanity bounds that turn unit slips into errors instead of endless or overflowing runs:
-#: the deepest ocean (Challenger Deep, ~10,935 m);
-MAX_DEPTH_M = 11_000.0
-#: faster than any ocean current (the strongest tidal races reach ~5 m/s);
-MAX_SPEED_M_PER_S = 10.0
-#: ocean horizontal diffusivities reach ~1e4 m²/s at 1000 km scales (Okubo 1971);
-MAX_DIFFUSIVITY_M2_PER_S = 1.0e5
-#: an e-folding time of 86 s, faster than any first-order loss the model represents (sunlit
-#: bacterial die-off reaches ~50/day);
-MAX_DECAY_PER_DAY = 1000.0
-#: 100 g/L, three times sea salt: no dissolved tracer is more concentrated;
-MAX_CONCENTRATION_MG_PER_L = 1.0e5
-#: a century of model time.
-MAX_DURATION_DAYS = 36_525.0
-#: Most output records of a run (a year of hourly output is 8,766); every record is kept in memory.
-MAX_OUTPUTS = 100_000
-
-
-@dataclass(frozen=True)
-class Key:
-    """One configuration key: expected type(s), default and description (with units)."""
-
-    types: tuple[type, ...]
-    default: Any
-    description: str
-    choices: tuple[str, ...] = ()
-    minimum: float | None = None
-    maximum: float | None = None
-
-
-NUM = (int, float)
-#: The settings table: section -> key -> Key.
-SCHEMA: dict[str, dict[str, Key]] = {
-    "": {
-        "title": Key((str,), "", "a one-line description of the run"),
-    },
-    "grid": {
-        "kind": Key((str,), "cartesian", "grid type", choices=("cartesian", "beibu", "beibu_nest")),
-        "nest": Key((str,), "guangxi", "nested bay grid (beibu_nest): guangxi or zhanjiang"),
-        "nx": Key((int,), REQUIRED, "cells in x (cartesian)", minimum=1),
-        "ny": Key((int,), REQUIRED, "cells in y (cartesian)", minimum=1),
-        "dx_m": Key(NUM, REQUIRED, "cell size in x [m] (cartesian)", minimum=1e-9, maximum=1e6),
-        "dy_m": Key(NUM, REQUIRED, "cell size in y [m] (cartesian)", minimum=1e-9, maximum=1e6),
-        "depth_m": Key(
-            NUM, 10.0, "uniform depth [m] (cartesian)", minimum=1e-9, maximum=MAX_DEPTH_M
-        ),
-        "land": Key((list,), [], "land rectangles [[x0_m, x1_m, y0_m, y1_m], ...] (cartesian)"),
-        "open_boundaries": Key((list,), ["south", "east"], "open edges: west/east/south/north"),
-        "resolution_deg": Key(
-            NUM,
-            1.0 / 30.0,
-            "grid spacing [degrees] (beibu: whole arc-minutes, 1/60 to 1/2; beibu_nest: whole "
-            "multiples of 1/480, 1/480 to 1/60)",
-            minimum=1e-9,
-        ),
-    },
-    "flow": {
-        "kind": Key(
-            (str,), "uniform", "flow type", choices=("uniform", "rivers", "circulation", "dataset")
-        ),
-        "u_m_per_s": Key(
-            NUM,
-            0.0,
-            "uniform eastward velocity [m/s] (uniform; base of rivers)",
-            minimum=-MAX_SPEED_M_PER_S,
-            maximum=MAX_SPEED_M_PER_S,
-        ),
-        "v_m_per_s": Key(
-            NUM,
-            0.0,
-            "uniform northward velocity [m/s] (uniform; base of rivers)",
-            minimum=-MAX_SPEED_M_PER_S,
-            maximum=MAX_SPEED_M_PER_S,
-        ),
-        "season": Key(
-            (str,),
-            "seasonal",
-            "circulation season: seasonal (time-varying), annual, winter, spring, summer or autumn",
-        ),
-        "path": Key((str,), REQUIRED, "currents file, relative to the config (dataset)"),
-        "u_name": Key((str,), "", "eastward current variable (dataset; default u or uo)"),
-        "v_name": Key((str,), "", "northward current variable (dataset; default v or vo)"),
-        "strait_transport_scale": Key(NUM, 1.0, "multiplier on the Qiongzhou Strait transport"),
-    },
-    "transport": {
-        "advection": Key(
-            (str,),
-            "mc",
-            "advection scheme",
-            choices=("mc", "upwind", "minmod", "vanleer", "superbee"),
-        ),
-        "diffusivity_m2_per_s": Key(
-            NUM + (str,),
-            10.0,
-            'horizontal diffusivity [m²/s], or "tidal" (beibu)',
-            maximum=MAX_DIFFUSIVITY_M2_PER_S,
-        ),
-        "tidal_dispersion_scale": Key(
-            NUM, 1.0, "multiplier on the tidal dispersion field", minimum=0, maximum=100.0
-        ),
-        "return_time_days": Key(NUM, 0.0, "Thatcher–Harleman return time [days]", minimum=0),
-        "background_mode": Key(
-            (str,),
-            "boundary",
-            'how the background enters: "boundary" (open-boundary inflow concentration, decays '
-            'inside like any tracer) or "ambient" (ambient sea level everywhere; the model '
-            "carries the land-based excess, zero at the boundaries, and reports background + "
-            "excess)",
-            choices=("boundary", "ambient"),
-        ),
-        "dt_s": Key(NUM, 0.0, "time step [s]; 0 = automatic (0.9 × stability bound)", minimum=0),
-    },
-    "run": {
-        "duration_days": Key(
-            NUM, 30.0, "length of the run [days]", minimum=1e-12, maximum=MAX_DURATION_DAYS
-        ),
-        "output_interval_days": Key(NUM, 1.0, "output spacing [days]", minimum=1e-12),
-        "start_day_of_year": Key(NUM, 0.0, "start, days after 1 January", minimum=0, maximum=366.0),
-        "checkpoint_interval_days": Key(NUM, 0.0, "checkpoint spacing [days]; 0 = off", minimum=0),
-        "spinup_days": Key(
-            NUM + (str,),
-            "auto",
-            "days computed before the evaluated period and not written (its mass budget is "
-            'reported apart); "auto": one forcing year (365.25) when the flow, loads or '
-            "backgrounds vary in time, which settles the seasonal gulf to < 0.1 % "
-            "(bbw_bay.core.spinup.AUTO_SPINUP_DAYS), 0 when they are steady",
-            minimum=0,
-            maximum=MAX_DURATION_DAYS,
-        ),
-        "initial": Key(
-            (str,),
-            "background",
-            'state the run (its spin-up first) starts from: "background", or "steady": the '
-            "steady state of the annual-mean forcing (as bbw-bay steady), settled at once when "
-            "the forcing is steady",
-            choices=("background", "steady"),
-        ),
-        "output": Key(
-            (str,),
-            "mean",
-            'output records: "mean", the time mean over each output interval (time_bnds, '
-            'cell_methods "time: mean"), or "snapshot", the state at the start and at each '
-            "output time",
-            choices=("mean", "snapshot"),
-        ),
-        "water_age": Key(
-            (bool,),
-            False,
-            "also carry land_water (fraction of river/outfall water, mg/L per mg/L) and "
-            "land_water_age, giving the mean age since release [days] (CART)",
-        ),
-        "tag_sources": Key(
-            (list,),
-            [],
-            'tracers to tag by source, e.g. ["DIN"]: one extra tracer "DIN@<source>" per source '
-            "carrying that source's contribution (source apportionment of time-varying runs)",
-        ),
-    },
-    "tracers.*": {
-        "decay_per_day": Key(
-            NUM, 0.0, "first-order decay rate [1/day]", minimum=0, maximum=MAX_DECAY_PER_DAY
-        ),
-        "background_mg_per_l": Key(
-            NUM + (str,),
-            0.0,
-            'open-boundary background [mg/L], or "file" to take it '
-            "from forcing/boundary.toml by season",
-            maximum=MAX_CONCENTRATION_MG_PER_L,
-        ),
-    },
-    "sources": {
-        "file": Key(
-            (str,),
-            "",
-            'source table (TOML, as forcing/sources.toml); "default" = the '
-            "shipped Beibu Gulf sources",
-        ),
-        "snap_to_sea": Key((bool,), True, "move sources on land to the nearest wet cell (warns)"),
-        "load_scale": Key(NUM, 1.0, "multiplier on every load", minimum=0, maximum=1000.0),
-    },
-    "source.*": {
-        "name": Key((str,), REQUIRED, "label"),
-        "x_m": Key(NUM, None, "x position [m] (cartesian)"),
-        "y_m": Key(NUM, None, "y position [m] (cartesian)"),
-        "lon": Key(NUM, None, "longitude [degrees east] (geographic)"),
-        "lat": Key(NUM, None, "latitude [degrees north] (geographic)"),
-        "discharge_m3_per_s": Key(
-            NUM, 0.0, "volume discharge [m³/s]", minimum=0, maximum=MAX_DISCHARGE_M3_PER_S
-        ),
-        "loads_g_per_s": Key((dict,), {}, "loads per tracer [g/s]"),
-        "loads_t_per_yr": Key((dict,), {}, "loads per tracer [t/yr]"),
-    },
-}
-
-
-class ConfigError(BadInputError):
-    """A configuration file is malformed or holds a wrong key or value."""
 
 
 @dataclass(frozen=True)
@@ -292,10 +110,7 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         ) from None
     except OSError as err:
         raise ConfigError(f"{path}: cannot read the config file ({err.strerror})") from None
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: malformed TOML: {err}") from None
+    raw = parse_toml(text, where=str(path), error=ConfigError, check=False)
     for item in overrides:
         _apply_override(raw, item, path)
     if overrides:
@@ -306,6 +121,7 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
 def parse_config(raw: dict, *, path: Path | None = None, text: str = "") -> Config:
     """Validate a parsed TOML mapping (see SCHEMA); fills defaults."""
     where = str(path) if path else "<config>"
+    check_values(raw, where=where, error=ConfigError, expect=_expected)
     raw = copy.deepcopy(raw)
     known_sections = {"grid", "flow", "transport", "run", "tracers", "sources", "source"}
     top_keys = set(SCHEMA[""])
@@ -332,18 +148,32 @@ def parse_config(raw: dict, *, path: Path | None = None, text: str = "") -> Conf
         )
     tracers = {}
     for name, table in tracers_raw.items():
+        problem = tracer_name_problem(name)
+        if problem:
+            raise ConfigError(f"{where}: {key_path(('tracers', str(name)))}: {problem}")
         if not isinstance(table, dict):
             raise ConfigError(f"{where}: [tracers.{name}] must be a table")
         tracers[name] = _section(where, f"tracers.{name}", table, SCHEMA["tracers.*"])
         _check_background(where, name, tracers[name]["background_mg_per_l"])
+    _check_tags(where, sections["run"]["tag_sources"], tracers)
     sources = []
     raw_sources = raw.get("source", [])
     if not isinstance(raw_sources, list):
         raise ConfigError(f"{where}: [[source]] must be an array of tables")
     for k, table in enumerate(raw_sources):
+        if not isinstance(table, dict):
+            raise ConfigError(
+                f"{where}: source[{k}] must be a table ([[source]]), found {number_text(table)}"
+            )
         entry = _section(where, f"source[{k}]", table, SCHEMA["source.*"], required=True)
         _check_source(where, k, entry, kind, tracers)
         sources.append(entry)
+    check_source_names(
+        [s["name"] for s in sources],
+        where=where,
+        labels=[f"source[{k}]" for k in range(len(sources))],
+        error=ConfigError,
+    )
     _check_cross(where, sections, kind)
     _check_files(where, sections, path.parent if path else Path.cwd())
     return Config(
@@ -418,6 +248,26 @@ def _check_value(where: str, section: str, key: str, value: Any, spec: Key) -> A
     return value
 
 
+def _expected(path: tuple) -> str | tuple[tuple, str]:
+    """What the config key at ``path`` expects, for `check_values` messages."""
+    if path[:2] == ("grid", "land") and len(path) >= 3:
+        return path[:3], "[x0_m, x1_m, y0_m, y1_m], four finite numbers [m]"
+    if len(path) >= 2 and path[0] == "source" and isinstance(path[1], int):
+        schema, rest = SCHEMA["source.*"], path[2:]
+    elif len(path) >= 2 and path[0] == "tracers":
+        schema, rest = SCHEMA["tracers.*"], path[2:]
+    elif path and path[0] in SCHEMA and path[0]:
+        schema, rest = SCHEMA[path[0]], path[1:]
+    else:
+        schema, rest = SCHEMA[""], path
+    spec = schema.get(rest[0]) if rest and isinstance(rest[0], str) else None
+    if spec is None:
+        return "a finite number"
+    if len(rest) > 1 and dict in spec.types:  # loads per tracer
+        return "a number >= 0"
+    return f"a finite number ({spec.description})"
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -433,11 +283,19 @@ def _unknown(where: str, section: str, key: str, valid: list[str]) -> None:
 
 def _check_source(where: str, k: int, entry, grid_kind: str, tracers: dict) -> None:
     label = f"source[{k}] ({entry['name']!r})"
-    if grid_kind == "cartesian":
-        if entry["x_m"] is None or entry["y_m"] is None:
-            raise ConfigError(f"{where}: {label} needs x_m and y_m on a cartesian grid")
-    elif entry["lon"] is None or entry["lat"] is None:
-        raise ConfigError(f"{where}: {label} needs lon and lat on a geographic grid")
+    needed, other = (("x_m", "y_m"), ("lon", "lat"))
+    if grid_kind != "cartesian":
+        needed, other = other, needed
+    what = "a cartesian" if grid_kind == "cartesian" else "a geographic"
+    if entry[needed[0]] is None or entry[needed[1]] is None:
+        raise ConfigError(f"{where}: {label} needs {needed[0]} and {needed[1]} on {what} grid")
+    given = [key for key in other if entry[key] is not None]
+    if given:
+        raise ConfigError(
+            f"{where}: {label} gives {' and '.join(given)} on {what} grid (grid.kind = "
+            f"{grid_kind!r}), which places sources by {needed[0]} and {needed[1]}; remove "
+            f"{' and '.join(given)}"
+        )
     for unit_key in ("loads_g_per_s", "loads_t_per_yr"):
         for tracer, load in entry[unit_key].items():
             if tracer not in tracers:
@@ -457,6 +315,18 @@ def _check_source(where: str, k: int, entry, grid_kind: str, tracers: dict) -> N
                     "delivers; check the unit (loads_t_per_yr is tonnes per year, "
                     "loads_g_per_s grams per second)"
                 )
+
+
+def _check_tags(where: str, tags: list, tracers: dict) -> None:
+    """run.tag_sources: names of defined tracers, each once."""
+    for k, name in enumerate(tags):
+        if not isinstance(name, str) or name not in tracers:
+            raise ConfigError(
+                f"{where}: run.tag_sources[{k}] = {number_text(name)} is not a tracer; expected "
+                f"names from [tracers] ({', '.join(map(str, tracers))})"
+            )
+        if name in tags[:k]:
+            raise ConfigError(f"{where}: run.tag_sources lists {name!r} twice")
 
 
 def _check_background(where: str, tracer: str, value: Any) -> None:
@@ -537,12 +407,15 @@ def _check_cross(where: str, sections: dict, grid_kind: str) -> None:
             f"{where}: run.duration_days / run.output_interval_days = {outputs:.4g} output "
             f"records, above the {MAX_OUTPUTS:,} kept in memory; both are in days"
         )
-    for edge in sections["grid"]["open_boundaries"]:
+    edges = sections["grid"]["open_boundaries"]
+    for k, edge in enumerate(edges):
         if edge not in ("west", "east", "south", "north"):
             raise ConfigError(
                 f"{where}: grid.open_boundaries has {edge!r}; expected a list of "
                 "west, east, south, north"
             )
+        if edge in edges[:k]:
+            raise ConfigError(f"{where}: grid.open_boundaries lists {edge!r} twice")
     _check_uniform_current(where, sections)
     spinup = run["spinup_days"]
     if isinstance(spinup, str) and spinup != "auto":
@@ -574,6 +447,46 @@ def _check_cross(where: str, sections: dict, grid_kind: str) -> None:
             raise ConfigError(
                 f"{where}: grid.land[{k}] must be [x0_m, x1_m, y0_m, y1_m], found {rect!r}"
             )
+    _check_land(where, sections["grid"], grid_kind)
+
+
+def _check_land(where: str, grid: MappingProxyType, grid_kind: str) -> None:
+    """Land rectangles: ordered corners, inside the grid, covering at least one cell centre."""
+    if grid["land"] and grid_kind != "cartesian":
+        raise ConfigError(
+            f"{where}: grid.land applies to cartesian grids (metres); grid.kind = {grid_kind!r} "
+            "takes its land from the shipped coastline; remove grid.land"
+        )
+    if grid_kind != "cartesian":
+        return
+    width, height = grid["nx"] * grid["dx_m"], grid["ny"] * grid["dy_m"]
+    for k, (x0, x1, y0, y1) in enumerate(grid["land"]):
+        rect = f"grid.land[{k}] = [{x0:g}, {x1:g}, {y0:g}, {y1:g}]"
+        for low, high, a, b in (("x0_m", "x1_m", x0, x1), ("y0_m", "y1_m", y0, y1)):
+            if a > b:
+                raise ConfigError(
+                    f"{where}: {rect} has {low} > {high}; expected [x0_m, x1_m, y0_m, y1_m] "
+                    f"with {low} <= {high} (swap them)"
+                )
+        if x1 < 0 or x0 > width or y1 < 0 or y0 > height:
+            raise ConfigError(
+                f"{where}: {rect} lies outside the grid, which spans x 0–{width:g} m and y "
+                f"0–{height:g} m; expected a rectangle in metres from the grid's lower-left corner"
+            )
+        cx = _centres_between(x0, x1, grid["dx_m"], grid["nx"])
+        cy = _centres_between(y0, y1, grid["dy_m"], grid["ny"])
+        if not (cx and cy):
+            raise ConfigError(
+                f"{where}: {rect} covers no cell centre (cells are {grid['dx_m']:g} m × "
+                f"{grid['dy_m']:g} m, centres at (i + 0.5) × dx_m); expected a rectangle that "
+                "holds at least one centre"
+            )
+
+
+def _centres_between(low: float, high: float, spacing: float, count: int) -> bool:
+    """True if a cell centre (i + 0.5) × spacing, 0 <= i < count, lies in [low, high]."""
+    first = max(0, math.ceil(low / spacing - 0.5))
+    return first < count and (first + 0.5) * spacing <= high
 
 
 def _apply_override(raw: dict, item: str, path: Path) -> None:
@@ -587,6 +500,11 @@ def _apply_override(raw: dict, item: str, path: Path) -> None:
         value = tomllib.loads(f"v = {value_text.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = value_text.strip()
+    except (RecursionError, ValueError):  # nesting or digits beyond what Python parses
+        raise ConfigError(
+            f"--set {item!r}: the value nests too deeply or has more than 4300 digits; "
+            'expected a TOML value such as 10, 0.5 or "mc"'
+        ) from None
     table = raw
     for part in parts[:-1]:
         table = table.setdefault(part, {})
@@ -595,14 +513,28 @@ def _apply_override(raw: dict, item: str, path: Path) -> None:
     table[parts[-1]] = value
 
 
-def describe_schema() -> str:
-    """The config reference as Markdown (for the README)."""
-    lines = ["| section | key | default | description |", "|---|---|---|---|"]
-    for section, keys in SCHEMA.items():
-        for key, spec in keys.items():
-            default = "required" if spec.default is REQUIRED else repr(spec.default)
-            choices = f" ({', '.join(spec.choices)})" if spec.choices else ""
-            lines.append(
-                f"| {section or '(top)'} | `{key}` | {default} | {spec.description}{choices} |"
-            )
-    return "\n".join(lines)
+#: Public names, the settings table's included (`bbw_bay.core.schema` holds it; callers import
+#: it from here).
+__all__ = [
+    "MAX_CELLS",
+    "MAX_CONCENTRATION_MG_PER_L",
+    "MAX_DECAY_PER_DAY",
+    "MAX_DEPTH_M",
+    "MAX_DIFFUSIVITY_M2_PER_S",
+    "MAX_DISCHARGE_M3_PER_S",
+    "MAX_DURATION_DAYS",
+    "MAX_LOAD_T_PER_YR",
+    "MAX_OUTPUTS",
+    "MAX_SPEED_M_PER_S",
+    "NUM",
+    "REQUIRED",
+    "SCHEMA",
+    "Config",
+    "ConfigError",
+    "Key",
+    "describe_schema",
+    "load_config",
+    "parse_config",
+    "resolve_config_path",
+    "shipped_configs",
+]

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 
 import numpy as np
 import xarray as xr
 from scipy import ndimage
 
+from bbw_bay.core.config import MAX_SPEED_M_PER_S
 from bbw_bay.core.grid import Grid
 from bbw_bay.core.potential import check_outflow_path, potential_transports
 from bbw_bay.errors import BadInputError, did_you_mean
@@ -51,6 +53,28 @@ VELOCITY_UNITS = {
     "cm.s-1": 0.01,
     "centimeter/second": 0.01,
     "centimeters/second": 0.01,
+}
+#: Units of a numeric time coordinate that xarray did not decode (no "since <epoch>", or an
+#: epoch it cannot read), and their factor to seconds. Times count from the first one, so the
+#: epoch is not needed; months and years have no fixed length and are refused.
+TIME_UNITS = {
+    "s": 1.0,
+    "sec": 1.0,
+    "secs": 1.0,
+    "second": 1.0,
+    "seconds": 1.0,
+    "min": 60.0,
+    "mins": 60.0,
+    "minute": 60.0,
+    "minutes": 60.0,
+    "h": 3600.0,
+    "hr": 3600.0,
+    "hrs": 3600.0,
+    "hour": 3600.0,
+    "hours": 3600.0,
+    "d": 86_400.0,
+    "day": 86_400.0,
+    "days": 86_400.0,
 }
 
 
@@ -177,7 +201,7 @@ def dataset_transports(
     v_name: str | None = None,
     depth_average: bool = True,
     time_name: str | None = None,
-    river_discharge: np.ndarray | None = None,
+    river_discharge: np.ndarray | Callable[[float | None], np.ndarray] | None = None,
     fill_nearest: bool = False,
     time_origin=None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -195,8 +219,11 @@ def dataset_transports(
         (below the seabed) dropped; if False a depth dimension is an error
     time_name : name of the time dimension; default time/t/ocean_time/valid_time if present.
         Several times give one field per time, times in seconds since ``time_origin``
-        (default: the first time); numeric times are taken as seconds
-    river_discharge : (ny, nx) discharge into each cell [m³/s] the projected flow must carry
+        (default: the first time); numeric times are read in their ``units`` (seconds,
+        minutes, hours or days, with or without "since <epoch>"; seconds without units)
+    river_discharge : (ny, nx) discharge into each cell [m³/s] the projected flow must carry,
+        or a function of the field's time [s] returning it (monthly river discharges; called
+        with None for a file of one field, which carries the annual mean)
     fill_nearest : fill source NaNs (land in the source model) with the nearest valid value
         before interpolating, for model coasts finer than the source's
 
@@ -209,8 +236,10 @@ def dataset_transports(
 
     Raises
     ------
-    CurrentsError naming the file and variable: missing variables, non-velocity units, a source
-    grid that does not cover the model's wet faces, or NaN at wet faces after interpolation.
+    CurrentsError naming the file and variable: missing variables, non-velocity units, speeds
+    above `bbw_bay.core.config.MAX_SPEED_M_PER_S`, times in units other than seconds to days,
+    a source grid that does not cover the model's wet faces, or NaN at wet faces after
+    interpolation.
     """
     ds, label = _open(source)
     names = {}
@@ -223,6 +252,17 @@ def dataset_transports(
         da = ds[name]
         factor = _units_factor(da, label, name)
         depth_dim = _axis(da, DEPTH_NAMES, label, "depth")
+        if depth_dim is not None and da.sizes[depth_dim] == 1:
+            level = da[depth_dim].values[0] if depth_dim in da.coords else "?"
+            logger.info(
+                "%s: %r has a single level (%s = %s); taken as the depth average",
+                label,
+                name,
+                depth_dim,
+                level,
+            )
+            da = da.isel({depth_dim: 0}, drop=True)
+            depth_dim = None
         if depth_dim is not None:
             if not depth_average:
                 raise CurrentsError(
@@ -230,7 +270,9 @@ def dataset_transports(
                     f"{depth_dim!r}; pass depth_average=True or a 2-D field"
                 )
             da = _depth_average(da, depth_dim)
+        _check_numeric(da, label, name)
         fields[comp] = da * factor
+        _check_speed(fields[comp], label, name, da.attrs.get("units"))
     xs, ys = (LON_NAMES, LAT_NAMES) if grid.geographic else (("x",), ("y",))
     dims = {}
     for comp, da in fields.items():
@@ -255,9 +297,10 @@ def dataset_transports(
     v_x, v_y = _face_points(grid, "v")
     times = _times(fields["u"], t_dim, time_origin, label)
     tu_all, tv_all = [], []
-    q = np.zeros(grid.shape) if river_discharge is None else np.asarray(river_discharge, float)
-    check_outflow_path(grid, q)  # every river reaches an open boundary
     for k in range(len(times)):
+        q = _discharge(river_discharge, times[k] if len(times) > 1 else None, grid)
+        if k == 0:
+            check_outflow_path(grid, q)  # every river reaches an open boundary
         faces = {}
         for comp, (px, py, mask) in (
             ("u", (u_x, u_y, grid.flux_u)),
@@ -288,7 +331,8 @@ def dataset_transports(
                     f"{label}: variable {names[comp]!r} is NaN after interpolation at "
                     f"{int(np.isnan(vel).sum())} wet model faces (first at "
                     f"{px[j, i]:.4g}, {py[j, i]:.4g}); expected finite values over the whole "
-                    "wet domain (pass fill_nearest=True to extend the source ocean to the coast)"
+                    "wet domain (set flow.fill_nearest = true in the config, or pass "
+                    "fill_nearest=True in Python, to extend the source ocean to the coast)"
                 )
             faces[comp] = vel
         tu = faces["u"] * grid.depth_u * grid.length_u
@@ -301,6 +345,63 @@ def dataset_transports(
         "currents from %s: %d field(s), variables %s/%s", label, len(times), names["u"], names["v"]
     )
     return np.asarray(times, dtype=float), np.stack(tu_all), np.stack(tv_all)
+
+
+def _discharge(river_discharge, time: float | None, grid: Grid) -> np.ndarray:
+    """(ny, nx) river discharge [m³/s] for the field at ``time`` [s] (None: a steady field)."""
+    if river_discharge is None:
+        return np.zeros(grid.shape)
+    q = river_discharge(time) if callable(river_discharge) else river_discharge
+    q = np.asarray(q, dtype=float)
+    if q.shape != grid.shape:
+        raise CurrentsError(
+            f"river_discharge has shape {q.shape}; expected the grid's (ny, nx) = {grid.shape}"
+        )
+    return q
+
+
+def _check_numeric(da: xr.DataArray, label: str, name: str) -> None:
+    """Velocity values and every coordinate of its dimensions must be numbers."""
+    if not np.issubdtype(da.dtype, np.number):
+        raise CurrentsError(
+            f"{label}: variable {name!r} holds {da.dtype} values; expected numbers (a velocity)"
+        )
+    for dim in da.dims:
+        if dim in da.coords:
+            values = da[dim].values
+            if not (
+                np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.datetime64)
+            ):
+                raise CurrentsError(
+                    f"{label}: coordinate {dim!r} of {name!r} holds {values.dtype} values; "
+                    "expected numbers (positions, depths) or dates (times)"
+                )
+            if np.issubdtype(values.dtype, np.number) and not np.all(np.isfinite(values)):
+                raise CurrentsError(
+                    f"{label}: coordinate {dim!r} of {name!r} has NaN or infinite values; "
+                    "expected finite positions, depths and times"
+                )
+
+
+def _check_speed(da: xr.DataArray, label: str, name: str, units) -> None:
+    """No velocity beyond MAX_SPEED_M_PER_S (after the unit conversion)."""
+    values = np.abs(np.asarray(da.values, dtype=float))
+    finite = np.isfinite(values)
+    if np.isinf(values).any():
+        raise CurrentsError(f"{label}: variable {name!r} has infinite values; expected finite")
+    if finite.any() and values[finite].max() > MAX_SPEED_M_PER_S:
+        index = np.unravel_index(int(np.argmax(np.where(finite, values, -1.0))), values.shape)
+        at = ", ".join(f"{d}={k}" for d, k in zip(da.dims, index, strict=True))
+        raise CurrentsError(
+            f"{label}: variable {name!r} reaches {values[index]:.4g} m/s (at {at}; units "
+            f"{units!r}), above the {MAX_SPEED_M_PER_S:g} m/s of any ocean current; expected "
+            "a velocity in m/s, m s-1 or cm/s, with a units attribute that says which"
+            + (
+                "; a fill value on land needs a _FillValue attribute"
+                if values[index] > 1e10
+                else ""
+            )
+        )
 
 
 def _face_points(grid: Grid, kind: str) -> tuple[np.ndarray, np.ndarray]:
@@ -335,15 +436,34 @@ def _times(da: xr.DataArray, t_dim, origin, label) -> list[float]:
         start = values[0] if origin is None else np.datetime64(origin)
         seconds = (values - start) / np.timedelta64(1, "s")
     else:
-        seconds = np.asarray(values, dtype=float)
+        seconds = np.asarray(values, dtype=float) * _time_factor(da[t_dim], t_dim, label)
         if origin is not None:
             seconds = seconds - float(origin)
         elif seconds.size:
             seconds = seconds - seconds[0]
     seconds = [float(s) for s in seconds]
+    if not seconds:
+        raise CurrentsError(f"{label}: time dimension {t_dim!r} is empty; expected one or more")
+    if not all(np.isfinite(seconds)):
+        raise CurrentsError(f"{label}: times along {t_dim!r} must be finite (NaN or NaT found)")
     if any(b <= a for a, b in zip(seconds[:-1], seconds[1:], strict=True)):
         raise CurrentsError(f"{label}: times along {t_dim!r} must increase strictly")
     return seconds
 
 
-__all__ = ["CurrentsError", "VELOCITY_UNITS", "dataset_transports"]
+def _time_factor(time: xr.DataArray, t_dim: str, label: str) -> float:
+    """Seconds per unit of a numeric (undecoded) time coordinate: its ``units`` up to "since"."""
+    units = time.attrs.get("units", time.encoding.get("units"))
+    if units is None:
+        logger.info("%s: time %r has no units; taken as seconds", label, t_dim)
+        return 1.0
+    unit = str(units).strip().lower().split(" since ")[0].strip()
+    if unit not in TIME_UNITS:
+        raise CurrentsError(
+            f"{label}: time {t_dim!r} has units {units!r}; expected seconds, minutes, hours or "
+            "days (optionally 'since <date>'); months and years have no fixed length"
+        )
+    return TIME_UNITS[unit]
+
+
+__all__ = ["CurrentsError", "TIME_UNITS", "VELOCITY_UNITS", "dataset_transports"]

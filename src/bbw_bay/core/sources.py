@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bbw_bay.core.config import MAX_DISCHARGE_M3_PER_S, MAX_LOAD_T_PER_YR
 from bbw_bay.core.grid import Grid, GridError
+from bbw_bay.core.inputs import check_source_names
 from bbw_bay.errors import BadInputError
-from bbw_bay.units import YEAR
+from bbw_bay.units import TONNE_PER_YEAR, YEAR
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,12 @@ class PointSource:
     monthly_discharge_factor : optional 12 multipliers (Jan..Dec, mean 1) on the discharge
     snap : if True a source on land moves to the nearest wet cell (with a warning) instead of
         raising; ``max_snap_distance`` [m] bounds how far
+    geographic : True if x, y are lon/lat degrees (a sources file), False if metres, None if
+        not known; a source is refused on a grid of the other kind
+
+    Loads above `bbw_bay.core.config.MAX_LOAD_T_PER_YR` per tracer and discharges above
+    `bbw_bay.core.config.MAX_DISCHARGE_M3_PER_S` are refused whenever a source is made,
+    so the bounds hold after every scaling (``dataclasses.replace`` builds a new source).
     """
 
     name: str
@@ -46,6 +54,7 @@ class PointSource:
     monthly_discharge_factor: Sequence[float] | None = None
     snap: bool = False
     max_snap_distance: float = 20_000.0
+    geographic: bool | None = None
 
     def __post_init__(self) -> None:
         for tracer, load in self.loads.items():
@@ -54,9 +63,21 @@ class PointSource:
                     f'source "{self.name}": load of {tracer} must be a finite number >= 0 g/s, '
                     f"got {load}"
                 )
+            if load / TONNE_PER_YEAR > MAX_LOAD_T_PER_YR:
+                raise SourceError(
+                    f'source "{self.name}": load of {tracer} is {load:.4g} g/s '
+                    f"({load / TONNE_PER_YEAR:.4g} t/yr), above the {MAX_LOAD_T_PER_YR:g} t/yr "
+                    "that any single river on Earth delivers; check the unit and any scale "
+                    "factor applied to it"
+                )
         if not np.isfinite(self.discharge) or self.discharge < 0:
             raise SourceError(
                 f'source "{self.name}": discharge must be >= 0 m³/s, got {self.discharge}'
+            )
+        if self.discharge > MAX_DISCHARGE_M3_PER_S:
+            raise SourceError(
+                f'source "{self.name}": discharge {self.discharge:.4g} m³/s is above the '
+                f"{MAX_DISCHARGE_M3_PER_S:g} m³/s of any river (the Amazon's mean is ~2.1e5)"
             )
         for label, factors in (
             ("monthly_load_factor", self.monthly_load_factor),
@@ -72,6 +93,16 @@ class PointSource:
 
     def locate(self, grid: Grid) -> tuple[int, int]:
         """(j, i) of the wet cell receiving this source; raises SourceError if on land/outside."""
+        if self.geographic is not None and self.geographic != grid.geographic:
+            given, grid_kind = (
+                ("lon/lat [degrees]", "cartesian (metres)")
+                if self.geographic
+                else ("x/y [m]", "lon/lat (degrees)")
+            )
+            raise SourceError(
+                f'source "{self.name}" at ({self.x:g}, {self.y:g}) is given in {given}, but the '
+                f"grid is {grid_kind}; give its position in the grid's coordinates"
+            )
         try:
             j, i = grid.locate(self.x, self.y)
         except GridError as err:
@@ -149,6 +180,7 @@ class SourceLayout:
     ) -> SourceLayout:
         """Place every source on the grid; unknown tracer names are errors."""
         tracers = tuple(tracers)
+        check_source_names([s.name for s in sources], where="sources", error=SourceError)
         cells = np.zeros((len(sources), 2), dtype=np.int64)
         loads = np.zeros((len(sources), len(tracers)))
         discharge = np.zeros(len(sources))

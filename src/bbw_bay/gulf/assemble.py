@@ -11,9 +11,10 @@ import numpy as np
 from bbw_bay.core.config import Config, ConfigError
 from bbw_bay.core.flow import Flow
 from bbw_bay.core.grid import Grid
+from bbw_bay.core.inputs import check_source_names, source_key
 from bbw_bay.core.model import Model, Tracer
 from bbw_bay.core.sources import PointSource
-from bbw_bay.errors import did_you_mean
+from bbw_bay.errors import BadInputError, did_you_mean
 from bbw_bay.units import DAY, TONNE_PER_YEAR
 
 log = logging.getLogger(__name__)
@@ -69,14 +70,24 @@ def build_sources(config: Config, grid: Grid, tracers: dict[str, Tracer]) -> lis
     s = config["sources"]
     scale = float(s["load_scale"])
     sources: list[PointSource] = []
+    labels: list[str] = []
     if s["file"]:
         from bbw_bay.gulf.loads import read_sources
 
         path = None if s["file"] == "default" else config.folder / s["file"]
-        for src in read_sources(path, snap=bool(s["snap_to_sea"])):
+        table = read_sources(path, snap=bool(s["snap_to_sea"]))
+        if not grid.geographic:  # checked after the file, so its own errors come first
+            raise ConfigError(
+                f"{config.path}: sources.file = {s['file']!r} on a cartesian grid: a sources "
+                "file places sources by lon and lat [degrees], which a cartesian grid would "
+                'read as metres; use grid.kind = "beibu" (or "beibu_nest"), or [[source]] '
+                "tables with x_m and y_m"
+            )
+        for row, src in enumerate(table):
             loads = {k: v * scale for k, v in src.loads.items() if k in tracers}
-            sources.append(_snapped(replace(src, loads=loads), grid))
-    for entry in config.point_sources:
+            sources.append(_snapped(_scaled(config, src, loads), grid))
+            labels.append(f"sources.file source[{row}]")
+    for index, entry in enumerate(config.point_sources):
         loads = {k: float(v) for k, v in entry["loads_g_per_s"].items()}
         for k, v in entry["loads_t_per_yr"].items():
             loads[k] = loads.get(k, 0.0) + float(v) * TONNE_PER_YEAR
@@ -85,12 +96,27 @@ def build_sources(config: Config, grid: Grid, tracers: dict[str, Tracer]) -> lis
             entry["name"],
             x=float(x),
             y=float(y),
-            loads={k: v * scale for k, v in loads.items()},
             discharge=float(entry["discharge_m3_per_s"]),
             snap=bool(s["snap_to_sea"]),
+            geographic=grid.geographic,
         )
+        source = _scaled(config, source, {k: v * scale for k, v in loads.items()})
         sources.append(_snapped(source, grid) if source.snap else source)
+        labels.append(f"source[{index}]")
+    check_source_names(
+        [src.name for src in sources], where=str(config.path), labels=labels, error=ConfigError
+    )
     return sources
+
+
+def _scaled(config: Config, source: PointSource, loads: dict[str, float]) -> PointSource:
+    """``source`` with ``loads`` [g/s] (after sources.load_scale); ConfigError beyond the bounds."""
+    try:
+        return replace(source, loads=loads)
+    except BadInputError as err:
+        raise ConfigError(
+            f"{config.path}: sources.load_scale = {config['sources']['load_scale']:g}: {err}"
+        ) from None
 
 
 def _snapped(src: PointSource, grid: Grid) -> PointSource:
@@ -128,8 +154,7 @@ def build_tracers(config: Config, season: str = "annual") -> dict[str, Tracer]:
 
 def source_tag(tracer: str, source: str) -> str:
     """Name of the tracer carrying ``source``'s share of ``tracer``, e.g. "DIN@nanliu"."""
-    slug = "".join(ch if ch.isalnum() else "_" for ch in source.lower()).strip("_")
-    return f"{tracer}@{'_'.join(part for part in slug.split('_') if part)}"
+    return f"{tracer}@{source_key(source)}"
 
 
 def add_diagnostic_tracers(
@@ -182,12 +207,22 @@ def build_flow(
         return Flow.from_rivers(grid, discharge, base=base)
     if kind == "dataset":
         path = config.folder / f["path"]
+        rivers = [(s, s.locate(grid)) for s in sources if s.discharge > 0]
+
+        def discharge_at(time: float | None) -> np.ndarray:
+            # a monthly currents file carries each month's river discharge, as the model checks
+            q = np.zeros(grid.shape)
+            for src, (j, i) in rivers:
+                q[j, i] += src.discharge * (1.0 if time is None else src.discharge_factor(time))
+            return q
+
         return Flow.from_dataset(
             grid,
             path,
             u_name=f["u_name"] or None,
             v_name=f["v_name"] or None,
-            river_discharge=discharge,
+            river_discharge=discharge_at,
+            fill_nearest=bool(f["fill_nearest"]),
         )
     from bbw_bay.gulf import circulation
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import os
-import tomllib
 from pathlib import Path
 
+from bbw_bay.core.inputs import parse_toml
 from bbw_bay.errors import BadInputError
 
 #: Environment variable that overrides where the shipped forcing files are looked for.
@@ -72,17 +72,21 @@ def verify(name: str) -> Path:
 def read_toml(
     path: str | os.PathLike,
     *,
-    error: type[Exception],
+    error: type[BadInputError],
     missing: str = "file not found",
     invalid: str = "not valid TOML",
 ) -> tuple[dict, str]:
-    """(parsed mapping, text) of a TOML file; a missing, undecodable or malformed file raises
-    ``error`` with the path and ``missing`` or ``invalid`` plus the parser's reason."""
+    """(parsed mapping, text) of a TOML file; a missing, unreadable, undecodable or malformed file
+    raises ``error`` with the path and ``missing`` or ``invalid`` plus the parser's reason, and
+    so do values no bbw_bay file can use (NaN, infinities, integers beyond 64 bits, deep
+    nesting: `bbw_bay.core.inputs.parse_toml`)."""
     path = Path(path)
     if not path.is_file():
         raise error(f"{path}: {missing}")
     try:
         text = path.read_text(encoding="utf-8")
-        return tomllib.loads(text), text
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise error(f"{path}: {invalid}: {err}") from None
+    except UnicodeDecodeError as err:
+        raise error(f"{path}: {invalid}: not UTF-8 text (byte {err.start})") from None
+    except OSError as err:
+        raise error(f"{path}: cannot read the file ({err.strerror})") from None
+    return parse_toml(text, where=str(path), error=error, invalid=invalid), text

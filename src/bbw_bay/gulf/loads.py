@@ -12,14 +12,14 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bbw_bay.core.inputs import check_source_names
 from bbw_bay.core.sources import PointSource
 from bbw_bay.errors import BadInputError, did_you_mean
-from bbw_bay.gulf.data import forcing_path
+from bbw_bay.gulf.data import forcing_path, read_toml
 from bbw_bay.units import TONNE_PER_YEAR
 
 log = logging.getLogger(__name__)
@@ -65,17 +65,7 @@ def _resolve(path: str | os.PathLike | None, name: str) -> Path:
 
 
 def _load_toml(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as err:
-        raise LoadsError(f"{path}: not valid TOML ({err})") from None
-    except UnicodeDecodeError as err:
-        raise LoadsError(f"{path}: not UTF-8 text (byte {err.start}); expected TOML") from None
-    except FileNotFoundError:
-        raise LoadsError(f"{path}: file not found") from None
-    except OSError as err:
-        raise LoadsError(f"{path}: cannot read the file ({err.strerror})") from None
+    return read_toml(path, error=LoadsError, invalid="not valid TOML")[0]
 
 
 def _is_number(value: Any) -> bool:
@@ -205,13 +195,11 @@ def read_source_table(path: str | os.PathLike | None = None) -> list[dict[str, A
     if not isinstance(rows, list) or not rows:
         raise LoadsError(f"{file}: expected one or more [[source]] tables")
     _check_unknown(str(file), [k for k in data if k != "source"], [])
-    names = set()
     for k, row in enumerate(rows):
-        where = f"{file}: source[{k}] {row.get('name', '<no name>')!r}"
-        _validate_source(where, row)
-        if row["name"] in names:
-            raise LoadsError(f"{where}: duplicate name; source names must be unique")
-        names.add(row["name"])
+        if not isinstance(row, Mapping):
+            raise LoadsError(f"{file}: source[{k}] must be a table ([[source]])")
+        _validate_source(f"{file}: source[{k}] {row.get('name', '<no name>')!r}", row)
+    check_source_names([row["name"] for row in rows], where=str(file), error=LoadsError)
     return [dict(row) for row in rows]
 
 
@@ -236,6 +224,7 @@ def to_point_source(row: Mapping[str, Any], *, snap: bool = True) -> PointSource
         monthly_load_factor=factors,
         monthly_discharge_factor=factors,
         snap=snap,
+        geographic=True,
     )
 
 
@@ -296,10 +285,14 @@ def read_background(
     out = {}
     for name, table in tracers.items():
         where = f"{file}: tracer {name!r}"
+        if not isinstance(table, Mapping):
+            raise LoadsError(f"{where}: expected a table [tracer.{name}], found {table!r}")
         _check_unknown(where, list(table), BACKGROUND_SEASONS + ("citations",))
         cit = table.get("citations", {})
+        if not isinstance(cit, Mapping):
+            raise LoadsError(f"{where}: citations must be a table [tracer.{name}.citations]")
         for s in BACKGROUND_SEASONS:
-            value = table.get(s)
+            value: Any = table.get(s)
             if not _is_number(value) or not 0 <= value < 1e3:
                 raise LoadsError(f"{where}: {s} must be a number in [0, 1000) mg/L, got {value!r}")
             _check_citation(where, s, cit)

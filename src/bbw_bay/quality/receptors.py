@@ -54,6 +54,8 @@ class ControlPoint:
     zone : key of the evaluation zone (forcing/zones.toml) the point lies in ("" if none)
     province, name, name_zh, notes : descriptive text
     citations : {"position": ..., "target_class": ...} source or "estimate: method" of each number
+    geographic : True if x, y are lon/lat (the file gave lon and lat), False if metres (x_m and
+        y_m), None if not known; a point is refused on a grid of the other kind
     """
 
     key: str
@@ -66,6 +68,7 @@ class ControlPoint:
     name_zh: str = ""
     notes: str = ""
     citations: Mapping[str, str] | None = None
+    geographic: bool | None = None
 
 
 def _point_error(path, index: int, key, message: str) -> ReceptorError:
@@ -133,7 +136,13 @@ def _control_point(entry, path, index: int) -> ControlPoint:
             raise _point_error(path, index, key, f"{name} must be a string; got {value!r}")
         text[name] = value.strip()
     return ControlPoint(
-        key=key, x=x, y=y, target_class=int(target), citations=dict(citations), **text
+        key=key,
+        x=x,
+        y=y,
+        target_class=int(target),
+        citations=dict(citations),
+        geographic="lon" in entry,
+        **text,
     )
 
 
@@ -225,6 +234,13 @@ def point_receptors(
     index = _wet_index(grid)
     receptors = []
     for p in points:
+        if p.geographic is not None and p.geographic != grid.geographic:
+            given = "lon and lat [degrees]" if p.geographic else "x_m and y_m [m]"
+            found = "lon/lat" if grid.geographic else "cartesian (x/y [m])"
+            raise ReceptorError(
+                f"control point {p.key!r} at ({p.x:g}, {p.y:g}) is given as {given}, but the "
+                f"grid is {found}; give control points in the grid's coordinates"
+            )
         try:
             j, i = grid.locate(p.x, p.y)
         except ValueError as err:

@@ -56,6 +56,8 @@ class Zone:
     mask : (Y, X) bool mask of the cells in the zone, or None when `polygon` is given
     exclude : keys of other zones whose cells are removed from this one
     name, name_zh, province, kind, source, estimate, notes : descriptive text
+    geographic : True for a polygon in lon/lat degrees (a zones file), False for one in metres,
+        None if not known; a polygon is refused on a dataset of the other kind
     """
 
     key: str
@@ -70,6 +72,7 @@ class Zone:
     source: str = ""
     estimate: str = ""
     notes: str = field(default="", repr=False)
+    geographic: bool | None = None
 
     def __post_init__(self) -> None:
         if (self.polygon is None) == (self.mask is None):
@@ -191,6 +194,7 @@ def _zone_from_table(entry, path, index: int) -> Zone:
         polygon=_outline(entry, path, index, key),
         exclude=tuple(exclude),
         kind=kind,
+        geographic=True,
         **text,
     )
 
@@ -257,7 +261,16 @@ def as_zones(zones, *, geographic: bool) -> list[Zone]:
 
 def zone_masks(ds: xr.Dataset, zones: Sequence[Zone]) -> dict[str, np.ndarray]:
     """(Y, X) bool mask of each zone's wet cells, exclusions applied."""
-    ydim, xdim, _ = horizontal_dims(ds)
+    ydim, xdim, geographic = horizontal_dims(ds)
+    for z in zones:
+        if z.polygon is not None and z.geographic is not None and z.geographic != geographic:
+            given = "lon/lat [degrees]" if z.geographic else "x/y [m]"
+            found = "cartesian (x/y [m])" if not geographic else "lon/lat"
+            raise ZoneError(
+                f"zone {z.key!r} is a polygon in {given}, but the dataset is on a {found} "
+                "grid; give zones in the grid's coordinates (polygons in metres or masks on a "
+                "cartesian grid)"
+            )
     x, y = ds[xdim].values, ds[ydim].values
     if "wet" in ds:
         wet = ds["wet"].transpose(ydim, xdim).values != 0
