@@ -46,6 +46,7 @@ ORDER = (
     "core.inputs",
     "core.schema",
     "core.config",
+    "core.work",
     "core.grid",
     "core.potential",
     "core.currents",
