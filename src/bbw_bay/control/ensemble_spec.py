@@ -48,6 +48,18 @@ from bbw_bay.units import SEASONS_AND_ANNUAL
 
 KINDS = ("load", "decay", "config")
 DISTRIBUTIONS = ("lognormal", "uniform")
+#: Largest coefficient of variation of a lognormal multiplier: at cv = 10, σ = 2.15 and the
+#: central 95 % of draws spans 0.0009–9 times the median; a wider spread is no longer an
+#: uncertainty of a measured input (and cv² overflows beyond 1.3e154).
+MAX_CV = 10.0
+#: Largest bound of a uniform multiplier (as sources.load_scale).
+MAX_MULTIPLIER = 1000.0
+#: Most members of a file or ``--members``: the draws (members × inputs) and every member's
+#: zone statistics are held in memory; the work estimate (`bbw_bay.core.work`) bounds the
+#: time well below this.
+MAX_MEMBERS = 1_000_000
+#: Most retries of a failed member.
+MAX_RETRIES = 100
 _TOP_KEYS = ("title", "base", "set", "run", "uncertain")
 _RUN_KEYS = (
     "season",
@@ -153,9 +165,9 @@ def parse_ensemble(raw: Mapping, *, path: Path | None = None, text: str = "") ->
         scenarios = parse_spec(scenario_raw, path=path, text=text)
     except ScenarioError as err:
         raise EnsembleError(str(err)) from None
-    members = _integer(where, "run.members", run.get("members", 20), minimum=1)
+    members = _integer(where, "run.members", run.get("members", 20), minimum=1, maximum=MAX_MEMBERS)
     seed = _integer(where, "run.seed", run.get("seed", 0), minimum=0)
-    retries = _integer(where, "run.retries", run.get("retries", 2), minimum=0)
+    retries = _integer(where, "run.retries", run.get("retries", 2), minimum=0, maximum=MAX_RETRIES)
     entries = raw.get("uncertain", [])
     if (
         not isinstance(entries, list)
@@ -214,12 +226,16 @@ def _uncertain(where: str, index: int, entry: Mapping, base) -> Uncertain:
             )
         if key in needed:
             value = entry.get(key)
+            top = MAX_CV if key == "cv" else MAX_MULTIPLIER
             if (
                 isinstance(value, bool)
                 or not isinstance(value, int | float)
-                or not (math.isfinite(value) and value >= 0)
+                or not (math.isfinite(value) and 0 <= value <= top)
             ):
-                raise EnsembleError(f"{at}: {key} must be a number >= 0, found {value!r}")
+                what = "coefficient of variation" if key == "cv" else "multiplier"
+                raise EnsembleError(
+                    f"{at}: {key} must be a number in [0, {top:g}] ({what}), found {value!r}"
+                )
             values[key] = float(value)
     if distribution == "uniform" and not values["high"] > values["low"]:
         raise EnsembleError(
@@ -268,17 +284,21 @@ def config_value(config, dotted: str):
     return config[parts[0]].get(parts[1])
 
 
-def _integer(where: str, key: str, value: Any, *, minimum: int) -> int:
+def _integer(where: str, key: str, value: Any, *, minimum: int, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise EnsembleError(f"{where}: {key} must be an integer >= {minimum}, found {value!r}")
+    if maximum is not None and value > maximum:
+        raise EnsembleError(f"{where}: {key} must be <= {maximum:,}, found {value!r}")
     return value
 
 
 # ----------------------------------------------------------------------------- members
 def draw_members(spec: EnsembleSpec, *, members: int, seed: int) -> list[dict[str, float]]:
     """``members`` parameter sets {input name: multiplier}, drawn up front from ``seed``."""
-    if members < 1:
-        raise EnsembleError(f"members must be >= 1, found {members}")
+    if isinstance(members, bool) or not isinstance(members, int) or not 1 <= members <= MAX_MEMBERS:
+        raise EnsembleError(
+            f"members must be an integer from 1 to {MAX_MEMBERS:,}, found {members!r}"
+        )
     z = np.random.default_rng(seed).standard_normal((members, len(spec.uncertain)))
     columns = [u.multiplier(z[:, k]) for k, u in enumerate(spec.uncertain)]
     return [
@@ -290,6 +310,9 @@ def draw_members(spec: EnsembleSpec, *, members: int, seed: int) -> list[dict[st
 __all__ = [
     "DISTRIBUTIONS",
     "KINDS",
+    "MAX_CV",
+    "MAX_MEMBERS",
+    "MAX_MULTIPLIER",
     "EnsembleError",
     "EnsembleSpec",
     "Uncertain",

@@ -14,14 +14,22 @@ from dataclasses import replace
 
 from bbw_bay.control.scenario_spec import KINDS, Operation, Scenario, ScenarioError, ScenarioSpec
 from bbw_bay.core.config import Config, ConfigError, load_config
+from bbw_bay.core.inputs import source_key
 from bbw_bay.core.sources import PointSource, SourceError
 from bbw_bay.errors import unknown_name
 from bbw_bay.units import TONNE_PER_YEAR
 
 
 def scenario_config(spec: ScenarioSpec, scenario: Scenario) -> Config:
-    """The base config with the file's and the scenario's overrides (``set`` and ``decay``)."""
+    """The base config with the file's and the scenario's overrides (``set`` and ``decay``).
+
+    Raises ScenarioError for a scenario whose overrides change the grid (every case of a file
+    is compared cell by cell and zone by zone on the base config's grid), and for seasons
+    (``season`` operations, run.seasons) on a config where a season changes nothing (no
+    built-in circulation, no seasonal "file" background).
+    """
     base = _load(spec, scenario, spec.overrides)
+    _check_seasons(spec, scenario, base)
     overrides = list(spec.overrides)
     for op in scenario.operations:
         if op.kind == "set":
@@ -32,7 +40,33 @@ def scenario_config(spec: ScenarioSpec, scenario: Scenario) -> Config:
                 if rate is None:
                     rate = float(base.tracers[tracer]["decay_per_day"]) * op.params["factor"]
                 overrides.append(f"tracers.{tracer}.decay_per_day={float(rate)!r}")
-    return _load(spec, scenario, tuple(overrides))
+    config = _load(spec, scenario, tuple(overrides))
+    if dict(config["grid"]) != dict(base["grid"]):
+        changed = [k for k in config["grid"] if config["grid"][k] != base["grid"][k]]
+        raise ScenarioError(
+            f"{spec.where}: scenario {scenario.name!r}: its set operation changes the grid ("
+            + ", ".join(
+                f"grid.{k} = {config['grid'][k]!r}, base {base['grid'][k]!r}" for k in changed
+            )
+            + "); every scenario of a file is compared on the base config's grid, so set the "
+            "grid in the base config or in the file's top-level set"
+        )
+    return config
+
+
+def _check_seasons(spec: ScenarioSpec, scenario: Scenario, base: Config) -> None:
+    """A season must change something: the built-in circulation or a seasonal background."""
+    asked = [op.where for op in scenario.operations if op.kind == "season"]
+    if spec.seasons != (None,):
+        asked.append(f"{spec.where}: run.seasons = {list(spec.seasons)}")
+    seasonal_background = any(t["background_mg_per_l"] == "file" for t in base.tracers.values())
+    if asked and base["flow"]["kind"] != "circulation" and not seasonal_background:
+        raise ScenarioError(
+            f"{asked[0]}: a season changes nothing on the base config {spec.base} (flow.kind = "
+            f'{base["flow"]["kind"]!r}, no tracer with background_mg_per_l = "file"); seasons '
+            'apply to the built-in circulation (flow.kind = "circulation") and the seasonal '
+            "open-boundary background"
+        )
 
 
 def _load(spec: ScenarioSpec, scenario: Scenario, overrides: tuple[str, ...] | list[str]):
@@ -125,7 +159,7 @@ def apply_operations(
             factor = float(op.params["factor"])
             for k in select(op, sources=out):
                 loads = {t: v * factor if t in names else v for t, v in out[k].loads.items()}
-                out[k] = replace(out[k], loads=loads)
+                out[k] = _bounded(op, out[k], loads=loads)
         elif op.kind == "remove":
             gone = set(select(op, sources=out))
             out = [s for k, s in enumerate(out) if k not in gone]
@@ -135,6 +169,14 @@ def apply_operations(
         elif op.kind == "add_outfall":
             out.append(_new_outfall(op, out, grid=grid, tracers=tracers, snap=snap))
     return out
+
+
+def _bounded(op: Operation, source: PointSource, **changes) -> PointSource:
+    """``replace(source, **changes)``; the sources' bounds (loads, discharge) name the operation."""
+    try:
+        return replace(source, **changes)
+    except SourceError as err:
+        raise ScenarioError(f"{op.where}: {err}") from None
 
 
 def _x(op: Operation, grid) -> float:
@@ -164,8 +206,13 @@ def _placed(op: Operation, source: PointSource, grid) -> PointSource:
 
 def _new_outfall(op, sources, *, grid, tracers, snap: bool) -> PointSource:
     p = op.params
-    if p["name"] in {s.name for s in sources}:
-        raise ScenarioError(f"{op.where}: a source named {p['name']!r} already exists")
+    same = [s.name for s in sources if source_key(s.name) == source_key(p["name"])]
+    if same:
+        what = "named" if same[0] == p["name"] else f"with the same label as {p['name']!r},"
+        raise ScenarioError(
+            f"{op.where}: a source {what} {same[0]!r} already exists (names that differ only in "
+            "case, spaces or punctuation share one tag); choose another name"
+        )
     loads = {t: float(v) for t, v in p.get("loads_g_per_s", {}).items()}
     for tracer, value in p.get("loads_t_per_yr", {}).items():
         loads[tracer] = loads.get(tracer, 0.0) + float(value) * TONNE_PER_YEAR
@@ -174,11 +221,11 @@ def _new_outfall(op, sources, *, grid, tracers, snap: bool) -> PointSource:
         p["name"],
         x=_x(op, grid),
         y=_y(op, grid),
-        loads=loads,
-        discharge=float(p.get("discharge_m3_per_s", 0.0)),
         groups=(p.get("province", ""), "outfall", p["name"]),
         snap=snap,
+        geographic=grid.geographic,
     )
+    source = _bounded(op, source, loads=loads, discharge=float(p.get("discharge_m3_per_s", 0.0)))
     return _placed(op, source, grid)
 
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bbw_bay.core.config import MAX_DURATION_DAYS
 from bbw_bay.errors import BadInputError, did_you_mean
 from bbw_bay.gulf.data import read_toml
 from bbw_bay.units import SEASONS_AND_ANNUAL
@@ -38,6 +39,9 @@ from bbw_bay.units import SEASONS_AND_ANNUAL
 #: "evaluation": the run `bbw-bay run` makes (Simulation.from_config: spin-up computed, not
 #: written; time-mean records), so a case passes or fails as run + evaluate would judge it.
 MODES = ("steady", "run", "evaluation")
+#: Most defect-correction iterations of a steady case (1000 is the default; the slowest
+#: members of the shipped ensemble need ~1000 at tolerance 1e-10).
+MAX_STEADY_ITERATIONS = 100_000
 KINDS = ("river", "outfall")
 BASELINE = "baseline"
 #: Keys each operation accepts (besides ``op``); REQUIRED ones must be present.
@@ -184,6 +188,10 @@ def parse_spec(raw: Mapping, *, path: Path | None = None, text: str = "") -> Sce
             'base config\'s flow.season (change it with a scenario op = "season")'
         )
     spinup = _number(where, "run.spinup_days", run.get("spinup_days", 0.0), minimum=0.0)
+    if spinup > MAX_DURATION_DAYS:
+        raise ScenarioError(
+            f"{where}: run.spinup_days must be <= {MAX_DURATION_DAYS:g} [days], found {spinup!r}"
+        )
     pass_share = _number(where, "run.pass_share", run.get("pass_share", 1.0), minimum=0.0)
     if pass_share > 1.0:
         raise ScenarioError(f"{where}: run.pass_share must lie in [0, 1], found {pass_share}")
@@ -194,6 +202,11 @@ def parse_spec(raw: Mapping, *, path: Path | None = None, text: str = "") -> Sce
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
         raise ScenarioError(
             f"{where}: run.steady_max_iterations must be an integer >= 1, found {iterations!r}"
+        )
+    if iterations > MAX_STEADY_ITERATIONS:
+        raise ScenarioError(
+            f"{where}: run.steady_max_iterations must be <= {MAX_STEADY_ITERATIONS:,}, found "
+            f"{iterations!r}"
         )
     overrides = _string_list(where, "set", raw.get("set", []))
     entries = raw.get("scenario", [])
