@@ -12,7 +12,6 @@ seasonal cycle (see ``forcing/CIRCULATION.md``, ``docs/circulation.md``).
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from bbw_bay.core.flow import Flow
 from bbw_bay.core.grid import Grid
 from bbw_bay.core.potential import river_transports
 from bbw_bay.errors import unknown_name
-from bbw_bay.gulf.data import forcing_path
+from bbw_bay.gulf.data import forcing_path, read_toml
 from bbw_bay.units import DAY, RHO_AIR, SEASONS, SVERDRUP
 
 #: Sign of the mouth-profile bump that makes a positive exchange cyclonic (inflow on the Hainan
@@ -147,8 +146,7 @@ def load_circulation_params(path: str | Path | None = None) -> dict:
     section and the ports through which the strait transport enters and leaves the domain.
     """
     path = forcing_path("circulation.toml") if path is None else Path(path)
-    with open(path, "rb") as fh:
-        params = tomllib.load(fh)
+    params = read_toml(path, error=CirculationError)[0]
     seasons = params.get("season", {})
     if not seasons:
         raise CirculationError(f"{path}: no [season.*] tables")

@@ -22,7 +22,6 @@ from __future__ import annotations
 import functools
 import logging
 import time
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +32,7 @@ import scipy.sparse.linalg as spla
 
 from bbw_bay.core.grid import Grid
 from bbw_bay.errors import BadInputError, unknown_name
-from bbw_bay.gulf.data import forcing_path
+from bbw_bay.gulf.data import forcing_path, read_toml
 from bbw_bay.units import EARTH_ROTATION, GRAVITY, HOUR
 
 log = logging.getLogger(__name__)
@@ -148,8 +147,7 @@ BoundarySpec = complex | float | Callable[[np.ndarray, np.ndarray], np.ndarray] 
 
 def read_tides_file(path: str | None = None) -> dict[str, Any]:
     """The parsed `forcing/tides.toml` (boundary control points and validation stations)."""
-    with open(path or forcing_path(TIDES_FILE), "rb") as fh:
-        return tomllib.load(fh)
+    return read_toml(path or forcing_path(TIDES_FILE), error=TideError)[0]
 
 
 def idw_weights(
