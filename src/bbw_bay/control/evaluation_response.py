@@ -158,7 +158,10 @@ def basis_of(config: Config, model: Model, simulation: Simulation) -> dict:
         "cycle": cycle,
         "scheme": model.advection,
         "averaging": averaging,
-        "spinup": f"{simulation.spinup / DAY:.6g} d computed, not written",
+        "spinup": (
+            f"{simulation.spinup / DAY:.6g} d computed, not written, from run.initial = "
+            f"{config['run'].get('initial', 'background')}"
+        ),
         "period": (
             f"{simulation.duration / DAY:.6g} d from day {simulation.start / DAY:.6g} of the year"
         ),
