@@ -90,3 +90,20 @@ def read_toml(
     except OSError as err:
         raise error(f"{path}: cannot read the file ({err.strerror})") from None
     return parse_toml(text, where=str(path), error=error, invalid=invalid), text
+
+
+def read_tables(
+    path: str | os.PathLike, table: str, *, what: str, error: type[BadInputError]
+) -> list:
+    """The ``[[table]]`` entries of a TOML file (zones, control points); a missing file, or one
+    with no such table, raises ``error`` naming the path (``what``: the file's kind) and the
+    table expected."""
+    data, _ = read_toml(
+        path,
+        error=error,
+        missing=f"{what} file not found (expected a TOML file of [[{table}]] tables)",
+    )
+    entries = data.get(table)
+    if not isinstance(entries, list) or not entries:
+        raise error(f"{path}: expected one or more [[{table}]] tables")
+    return entries

@@ -21,7 +21,7 @@ import numpy as np
 from bbw_bay.core.grid import Grid
 from bbw_bay.core.output import grid_dataset
 from bbw_bay.errors import BadInputError, did_you_mean
-from bbw_bay.gulf.data import forcing_path, read_toml
+from bbw_bay.gulf.data import forcing_path, read_tables
 from bbw_bay.quality.selectors import select_items
 from bbw_bay.quality.zones import Zone, load_zones, zone_masks
 
@@ -183,14 +183,7 @@ def load_control_points(path: str | os.PathLike | None = None) -> list[ControlPo
     Raises `ReceptorError` naming the file, the point and the key for an invalid entry.
     """
     path = Path(path) if path is not None else forcing_path(CONTROL_POINTS_FILE)
-    data, _ = read_toml(
-        path,
-        error=ReceptorError,
-        missing="control-points file not found (expected a TOML file of [[point]] tables)",
-    )
-    entries = data.get("point")
-    if not isinstance(entries, list) or not entries:
-        raise ReceptorError(f"{path}: expected one or more [[point]] tables")
+    entries = read_tables(path, "point", what="control-points", error=ReceptorError)
     points = [_control_point(entry, path, i) for i, entry in enumerate(entries)]
     keys = [p.key for p in points]
     for i, p in enumerate(points):

@@ -19,7 +19,7 @@ import xarray as xr
 
 from bbw_bay.core.output import horizontal_dims
 from bbw_bay.errors import BadInputError, did_you_mean
-from bbw_bay.gulf.data import forcing_path, read_toml
+from bbw_bay.gulf.data import forcing_path, read_tables
 from bbw_bay.gulf.geodata import points_in_polygon
 
 ZONES_FILE = "zones.toml"
@@ -221,14 +221,7 @@ def load_zones(path: str | os.PathLike | None = None) -> list[Zone]:
     >>> bays = [z for z in load_zones() if z.kind == "bay"]  # doctest: +SKIP
     """
     path = Path(path) if path is not None else forcing_path(ZONES_FILE)
-    data, _ = read_toml(
-        path,
-        error=ZoneError,
-        missing="zones file not found (expected a TOML file of [[zone]] tables)",
-    )
-    entries = data.get("zone")
-    if not isinstance(entries, list) or not entries:
-        raise ZoneError(f"{path}: expected one or more [[zone]] tables")
+    entries = read_tables(path, "zone", what="zones", error=ZoneError)
     zones = [_zone_from_table(entry, path, i) for i, entry in enumerate(entries)]
     keys = [z.key for z in zones]
     for i, zone in enumerate(zones):
